@@ -1,0 +1,388 @@
+import { constants as bufferConstants } from "node:buffer";
+import {
+  AbortError,
+  BackendError,
+  IntegrityError,
+  InvalidRangeError,
+  ObjectTooLargeError,
+  RangeConfigError,
+  TimeoutError,
+  abortErrorFrom,
+  isRangeStoreError,
+} from "../errors.js";
+import { backoffDelay, sleep } from "./backoff.js";
+import {
+  resolveEngineOptions,
+  type RangeEngineOptions,
+  type ResolvedRangeEngineOptions,
+} from "./options.js";
+import { assertValidSize, planRanges, type PlannedRange } from "./plan.js";
+import { StallTimer } from "./stall-timer.js";
+import { StatsRecorder, type DownloadProgress, type RangeStats } from "./stats.js";
+
+/** What the engine tells a fetcher about the range it asks for. */
+export interface RangeFetchContext {
+  /** Position of the range in the plan. */
+  readonly index: number;
+  /** 1 for the first try, 2 for the first retry, ... */
+  readonly attempt: number;
+  /** Call whenever bytes arrive: it restarts the stall timer, so a slow but moving range is not aborted. */
+  progress(): void;
+  /**
+   * Where the bytes of this range will end up (exactly `length` bytes), when the engine has such a place. A fetcher
+   * may read straight into it and return it: the engine then copies nothing. It must stop writing to it once
+   * `signal` aborts.
+   */
+  readonly target?: Uint8Array;
+}
+
+/** Fetches `length` bytes at `offset`. Must return exactly `length` bytes and honour `signal`. */
+export type RangeFetcher = (
+  offset: number,
+  length: number,
+  signal: AbortSignal,
+  context?: RangeFetchContext,
+) => Promise<Uint8Array>;
+
+export interface DownloadOptions {
+  /** Aborting rejects with an {@link AbortError} (`name === "AbortError"`) and aborts every in-flight range. */
+  signal?: AbortSignal;
+  /** Called after each completed range. */
+  onProgress?: (progress: DownloadProgress) => void;
+  /** Write into this buffer (`length >= size`) instead of allocating; the result is a view of its first `size` bytes. */
+  into?: Uint8Array;
+}
+
+export type RangeSink = (offset: number, bytes: Uint8Array) => void | Promise<void>;
+
+export interface DownloadResult {
+  data: Uint8Array;
+  stats: RangeStats;
+}
+
+/** Allocates a result buffer without zero-filling (every byte is overwritten before it is returned). */
+export function allocateBuffer(size: number): Uint8Array {
+  assertFitsInBuffer(size);
+  // allocUnsafeSlow: never a slice of Buffer's shared pool, so `.buffer` holds only this object's bytes.
+  return Buffer.allocUnsafeSlow(size);
+}
+
+export function assertFitsInBuffer(size: number): void {
+  if (size > bufferConstants.MAX_LENGTH) {
+    throw new ObjectTooLargeError(
+      `object of ${size} bytes exceeds the largest buffer this platform allows (${bufferConstants.MAX_LENGTH} bytes); ` +
+        "read it with getStream() or downloadFile() instead",
+    );
+  }
+}
+
+function assertSignal(signal: unknown): asserts signal is AbortSignal | undefined {
+  if (signal === undefined) return;
+  const s = signal as AbortSignal;
+  if (typeof s !== "object" || s === null || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") {
+    throw new RangeConfigError("signal must be an AbortSignal", { code: "E_INVALID_OPTION" });
+  }
+}
+
+function assertFunction(name: string, value: unknown): void {
+  if (typeof value !== "function") {
+    throw new RangeConfigError(`${name} must be a function, got ${typeof value}`, { code: "E_INVALID_OPTION" });
+  }
+}
+
+function isRetryable(error: unknown): boolean {
+  if (isRangeStoreError(error)) return error.retryable;
+  // Foreign errors (network resets, SDK errors) are assumed transient unless they say otherwise.
+  const flag = (error as { retryable?: unknown } | null)?.retryable;
+  return typeof flag === "boolean" ? flag : true;
+}
+
+function describeRange(range: PlannedRange): string {
+  return `range ${range.index} [${range.offset}, ${range.offset + range.length})`;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Rejects as soon as `signal` aborts, without waiting for a fetcher that ignores its signal. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The state of one download: its ranges share one abort controller, one stats recorder and one first error. */
+class RangeRun {
+  readonly stats = new StatsRecorder();
+  readonly #controller = new AbortController();
+  readonly #userSignal: AbortSignal | undefined;
+  readonly #onUserAbort = () => this.fail(abortErrorFrom(this.#userSignal!));
+  #error: unknown;
+  #failed = false;
+
+  constructor(
+    private readonly options: ResolvedRangeEngineOptions,
+    private readonly fetch: RangeFetcher,
+    private readonly total: number,
+    userSignal: AbortSignal | undefined,
+    private readonly onProgress: DownloadOptions["onProgress"],
+  ) {
+    this.#userSignal = userSignal;
+    userSignal?.addEventListener("abort", this.#onUserAbort, { once: true });
+  }
+
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  get error(): unknown {
+    return this.#error;
+  }
+
+  /** Records the first error and aborts every range still running. */
+  fail(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#error = error;
+    this.#controller.abort(error);
+  }
+
+  /** Ends the run: aborts what still runs (a consumer that stopped early) and detaches from the caller's signal. */
+  close(): void {
+    this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
+    if (!this.#controller.signal.aborted) this.#controller.abort(new AbortError("download closed"));
+  }
+
+  rangeCompleted(range: PlannedRange): void {
+    this.stats.rangeCompleted(range.length);
+    this.onProgress?.({ bytes: this.stats.bytes, total: this.total, ranges: this.stats.ranges });
+  }
+
+  /** Fetches one range with stall timeout and retries; resolves with exactly `range.length` bytes. */
+  async fetchRange(range: PlannedRange, target?: Uint8Array): Promise<Uint8Array> {
+    const { attempts } = this.options.retry;
+    for (let attempt = 1; ; attempt++) {
+      if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
+      try {
+        return await this.#attempt(range, attempt, target);
+      } catch (error) {
+        if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
+        if (!isRetryable(error) || attempt >= attempts) throw this.#finalError(range, error, attempt);
+        this.stats.retries++;
+        const hint = isRangeStoreError(error) ? error.retryAfterMs : undefined;
+        await sleep(backoffDelay(attempt, this.options.retry, hint), this.#controller.signal);
+      }
+    }
+  }
+
+  async #attempt(range: PlannedRange, attempt: number, target: Uint8Array | undefined): Promise<Uint8Array> {
+    const attemptController = new AbortController();
+    const runSignal = this.#controller.signal;
+    const onRunAbort = () => attemptController.abort(runSignal.reason);
+    runSignal.addEventListener("abort", onRunAbort, { once: true });
+    const timer = new StallTimer(this.options.rangeTimeoutMs, () => {
+      attemptController.abort(
+        new TimeoutError(`${describeRange(range)} made no progress for ${this.options.rangeTimeoutMs} ms`),
+      );
+    });
+    const context: RangeFetchContext = {
+      index: range.index,
+      attempt,
+      progress: () => {
+        timer.touch();
+        this.stats.markFirstByte();
+      },
+      ...(target ? { target } : {}),
+    };
+    this.stats.requestStarted();
+    try {
+      let work: Promise<Uint8Array>;
+      try {
+        work = Promise.resolve(this.fetch(range.offset, range.length, attemptController.signal, context));
+      } catch (error) {
+        work = Promise.reject(error);
+      }
+      const bytes = await untilAborted(work, attemptController.signal);
+      if (!(bytes instanceof Uint8Array)) {
+        throw new IntegrityError(`fetcher returned ${typeof bytes} for ${describeRange(range)}, expected a Uint8Array`, {
+          code: "E_BAD_FETCHER_RESULT",
+        });
+      }
+      if (bytes.length !== range.length) {
+        throw new IntegrityError(
+          `${describeRange(range)}: fetcher returned ${bytes.length} bytes, expected ${range.length}`,
+          { code: "E_LENGTH_MISMATCH", retryable: true },
+        );
+      }
+      return bytes;
+    } finally {
+      timer.stop();
+      this.stats.requestEnded();
+      runSignal.removeEventListener("abort", onRunAbort);
+    }
+  }
+
+  #finalError(range: PlannedRange, error: unknown, attempt: number): unknown {
+    const tries = `${attempt} attempt${attempt === 1 ? "" : "s"}`;
+    if (error instanceof TimeoutError) {
+      return new TimeoutError(`${error.message} (${tries})`, { cause: error });
+    }
+    if (isRangeStoreError(error)) return error;
+    return new BackendError(`${describeRange(range)} failed after ${tries}: ${errorMessage(error)}`, {
+      cause: error,
+      retryable: isRetryable(error),
+    });
+  }
+}
+
+/**
+ * Splits an object into ranges and fetches them concurrently through any {@link RangeFetcher}, with bounded
+ * concurrency, a stall timeout per range, jittered retries and cancellation. Knows nothing about backends.
+ */
+export class RangeEngine {
+  readonly options: ResolvedRangeEngineOptions;
+
+  constructor(options?: RangeEngineOptions) {
+    this.options = resolveEngineOptions(options);
+  }
+
+  /** The ranges this engine would fetch for an object of `size` bytes. */
+  plan(size: number): PlannedRange[] {
+    return planRanges(size, this.options);
+  }
+
+  /** Downloads the whole object into one buffer (the caller's `into`, or a new one), in order. */
+  async download(size: number, fetch: RangeFetcher, opts: DownloadOptions = {}): Promise<DownloadResult> {
+    assertValidSize(size);
+    const { into } = opts;
+    if (into !== undefined) {
+      if (!(into instanceof Uint8Array)) throw new RangeConfigError("into must be a Uint8Array", { code: "E_INVALID_OPTION" });
+      if (into.length < size) {
+        throw new InvalidRangeError(`into holds ${into.length} bytes but the object has ${size}`);
+      }
+    }
+    const data = into ? into.subarray(0, size) : allocateBuffer(size);
+    const stats = await this.#execute(
+      size,
+      fetch,
+      (range, bytes) => {
+        if (bytes.buffer !== data.buffer || bytes.byteOffset !== data.byteOffset + range.offset) {
+          data.set(bytes, range.offset);
+        }
+      },
+      opts,
+      (range) => data.subarray(range.offset, range.offset + range.length),
+    );
+    return { data, stats };
+  }
+
+  /**
+   * Hands each range to `sink` exactly once, as soon as it arrives (not in order). The primitive `download` and
+   * `downloadFile` are built on. A range keeps its concurrency slot until `sink` settles, so a slow sink pushes back.
+   */
+  downloadTo(size: number, fetch: RangeFetcher, sink: RangeSink, opts: Omit<DownloadOptions, "into"> = {}): Promise<RangeStats> {
+    assertFunction("sink", sink);
+    return this.#execute(size, fetch, (range, bytes) => sink(range.offset, bytes), opts);
+  }
+
+  /**
+   * Yields the object's bytes in order, one range at a time, holding at most `maxConcurrentRanges + 1` ranges in
+   * memory. Leaving the loop early (`break`, `return`, a throw) aborts every range still in flight.
+   */
+  stream(size: number, fetch: RangeFetcher, opts: Omit<DownloadOptions, "into"> = {}): AsyncIterable<Uint8Array> {
+    const plan = this.#validate(size, fetch, opts);
+    const window = this.options.maxConcurrentRanges;
+    const startRun = () => this.#startRun(fetch, size, opts);
+    return {
+      [Symbol.asyncIterator]: async function* () {
+        const run = startRun();
+        const pending: Promise<Uint8Array>[] = [];
+        let launched = 0;
+        const launch = () => {
+          const range = plan[launched++]!;
+          const work = run.fetchRange(range);
+          // A failure anywhere aborts the rest at once, not when the consumer reaches that range.
+          work.catch((error: unknown) => run.fail(error));
+          pending.push(work);
+        };
+        try {
+          while (launched < plan.length && launched < window) launch();
+          for (const range of plan) {
+            let bytes: Uint8Array;
+            try {
+              bytes = await pending.shift()!;
+            } catch (error) {
+              throw run.failed ? run.error : error;
+            }
+            run.rangeCompleted(range);
+            if (launched < plan.length) launch();
+            yield bytes;
+          }
+        } finally {
+          run.close();
+        }
+      },
+    };
+  }
+
+  /** Checks every input before any I/O and returns the plan. */
+  #validate(size: number, fetch: RangeFetcher, opts: Omit<DownloadOptions, "into">): PlannedRange[] {
+    assertValidSize(size);
+    assertFunction("fetch", fetch);
+    if (typeof opts !== "object" || opts === null) {
+      throw new RangeConfigError("download options must be an object", { code: "E_INVALID_OPTION" });
+    }
+    assertSignal(opts.signal);
+    if (opts.onProgress !== undefined) assertFunction("onProgress", opts.onProgress);
+    return planRanges(size, this.options);
+  }
+
+  #startRun(fetch: RangeFetcher, size: number, opts: Omit<DownloadOptions, "into">): RangeRun {
+    if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
+    return new RangeRun(this.options, fetch, size, opts.signal, opts.onProgress);
+  }
+
+  async #execute(
+    size: number,
+    fetch: RangeFetcher,
+    deliver: (range: PlannedRange, bytes: Uint8Array) => void | Promise<void>,
+    opts: Omit<DownloadOptions, "into">,
+    targetFor?: (range: PlannedRange) => Uint8Array,
+  ): Promise<RangeStats> {
+    const plan = this.#validate(size, fetch, opts);
+    const run = this.#startRun(fetch, size, opts);
+    let next = 0;
+    const worker = async () => {
+      while (!run.failed && next < plan.length) {
+        const range = plan[next++]!;
+        const bytes = await run.fetchRange(range, targetFor?.(range));
+        await deliver(range, bytes);
+        run.rangeCompleted(range);
+      }
+    };
+    const workers: Promise<void>[] = [];
+    for (let i = 0; i < Math.min(this.options.maxConcurrentRanges, plan.length); i++) {
+      workers.push(worker().catch((error: unknown) => run.fail(error)));
+    }
+    await Promise.all(workers);
+    run.close();
+    if (run.failed) throw run.error;
+    return run.stats.snapshot();
+  }
+}

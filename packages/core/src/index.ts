@@ -1,0 +1,80 @@
+export {
+  AbortError,
+  BackendError,
+  IntegrityError,
+  InvalidKeyError,
+  InvalidRangeError,
+  NotFoundError,
+  ObjectTooLargeError,
+  RangeConfigError,
+  RangeStoreError,
+  TimeoutError,
+  abortErrorFrom,
+  isAbortError,
+  isRangeStoreError,
+  redactSecrets,
+  type RangeStoreErrorOptions,
+} from "./errors.js";
+export { backoffDelay, sleep } from "./engine/backoff.js";
+export {
+  DEFAULT_ENGINE_OPTIONS,
+  GiB,
+  KiB,
+  MiB,
+  resolveEngineOptions,
+  type RangeEngineOptions,
+  type ResolvedRangeEngineOptions,
+  type ResolvedRetryOptions,
+  type RetryOptions,
+} from "./engine/options.js";
+export { MIN_PLANNED_RANGE, assertValidSize, chooseRangeSize, planRanges, type PlannedRange } from "./engine/plan.js";
+export {
+  RangeEngine,
+  allocateBuffer,
+  assertFitsInBuffer,
+  type DownloadOptions,
+  type DownloadResult,
+  type RangeFetchContext,
+  type RangeFetcher,
+  type RangeSink,
+} from "./engine/range-engine.js";
+export { StallTimer } from "./engine/stall-timer.js";
+export type { DownloadProgress, RangeStats } from "./engine/stats.js";
+export { createObjectStore, type CreateObjectStoreOptions } from "./store/create-store.js";
+export { downloadFile, type DownloadFileOptions } from "./store/download-file.js";
+export type {
+  DriverHead,
+  DriverListOptions,
+  DriverReadOptions,
+  DriverWriteOptions,
+  StoreDriver,
+} from "./store/driver.js";
+export { MAX_KEY_BYTES, assertValidKey, assertValidPrefix, assertValidRange, oneLevelEntry } from "./store/keys.js";
+export type {
+  GetOptions,
+  GetRangeOptions,
+  ListOptions,
+  ObjectMeta,
+  ObjectSink,
+  ObjectStore,
+  PutOptions,
+  ReadToResult,
+} from "./store/types.js";
+export {
+  MemoryBucket,
+  createMemoryStore,
+  memoryBucket,
+  type MemoryStore,
+  type MemoryStoreOptions,
+  type MemoryStoreProbe,
+} from "./memory/memory-store.js";
+export {
+  BACKEND_PACKAGES,
+  memoryBackend,
+  openStore,
+  registerBackend,
+  registeredSchemes,
+  unregisterBackend,
+  type BackendPlugin,
+  type RegisterBackendOptions,
+} from "./registry.js";

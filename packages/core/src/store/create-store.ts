@@ -1,0 +1,400 @@
+import { resolveEngineOptions, type RangeEngineOptions } from "../engine/options.js";
+import { RangeEngine, allocateBuffer, type RangeFetcher } from "../engine/range-engine.js";
+import type { DownloadProgress, RangeStats } from "../engine/stats.js";
+import {
+  IntegrityError,
+  InvalidRangeError,
+  NotFoundError,
+  RangeConfigError,
+  abortErrorFrom,
+} from "../errors.js";
+import type { DriverHead, StoreDriver } from "./driver.js";
+import { assertValidKey, assertValidPrefix, assertValidRange } from "./keys.js";
+import type {
+  GetOptions,
+  GetRangeOptions,
+  ListOptions,
+  ObjectMeta,
+  ObjectSink,
+  ObjectStore,
+  PutOptions,
+  ReadToResult,
+} from "./types.js";
+
+export interface CreateObjectStoreOptions {
+  /** Default engine settings for this store's reads; each call may override them with `GetOptions.engine`. */
+  engine?: RangeEngineOptions;
+}
+
+/** Keys deleted per batch by `deletePrefix`: S3's DeleteObjects limit. */
+const DELETE_BATCH = 1000;
+/** Single deletes in flight when a driver has no batch delete. */
+const DELETE_CONCURRENCY = 16;
+
+/** How a read starts: the object's metadata, and its first bytes when the driver could fetch them in the same request. */
+interface OpenedObject {
+  meta: ObjectMeta;
+  head: Uint8Array | undefined;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortErrorFrom(signal);
+}
+
+function checkOptionsObject(opts: unknown): void {
+  if (opts !== undefined && (typeof opts !== "object" || opts === null)) {
+    throw new RangeConfigError("options must be an object", { code: "E_INVALID_OPTION" });
+  }
+}
+
+async function* checkedChunks(data: AsyncIterable<unknown>): AsyncIterable<Uint8Array> {
+  for await (const chunk of data) {
+    if (!(chunk instanceof Uint8Array)) {
+      throw new RangeConfigError(`put() stream yielded ${typeof chunk}, expected Uint8Array chunks`, { code: "E_INVALID_DATA" });
+    }
+    yield chunk;
+  }
+}
+
+function assertLength(bytes: Uint8Array, expected: number, what: string): Uint8Array {
+  if (bytes.length !== expected) {
+    throw new IntegrityError(`${what}: backend returned ${bytes.length} bytes, expected ${expected}`, {
+      code: "E_LENGTH_MISMATCH",
+      retryable: true,
+    });
+  }
+  return bytes;
+}
+
+/** Adds the head request (made before the engine started) to the engine's numbers. */
+function withHead(rest: RangeStats | undefined, headBytes: number, startedAt: number, headAt: number): RangeStats {
+  const elapsedMs = performance.now() - startedAt;
+  const bytes = headBytes + (rest?.bytes ?? 0);
+  return {
+    bytes,
+    ranges: 1 + (rest?.ranges ?? 0),
+    retries: rest?.retries ?? 0,
+    elapsedMs,
+    firstByteMs: headAt - startedAt,
+    throughputBytesPerSec: elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0,
+    maxInFlight: Math.max(1, rest?.maxInFlight ?? 0),
+  };
+}
+
+/**
+ * Builds a complete {@link ObjectStore} from a backend's {@link StoreDriver}. Everything backends would otherwise
+ * each write again lives here: input validation before I/O, engine use above the split threshold, pinning every
+ * range of one read to one object version, ordered streaming, `exists`, `deletePrefix` and `close`.
+ */
+export function createObjectStore(driver: StoreDriver, options: CreateObjectStoreOptions = {}): ObjectStore {
+  return new DriverObjectStore(driver, options);
+}
+
+class DriverObjectStore implements ObjectStore {
+  readonly scheme: string;
+  readonly #driver: StoreDriver;
+  readonly #engine: RangeEngine;
+  #closed = false;
+
+  constructor(driver: StoreDriver, options: CreateObjectStoreOptions) {
+    checkOptionsObject(options);
+    this.#driver = driver;
+    this.scheme = driver.scheme;
+    this.#engine = new RangeEngine(options.engine);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new RangeConfigError(`${this.scheme}:// store is closed`, { code: "E_CLOSED" });
+  }
+
+  #engineFor(opts: GetOptions): RangeEngine | false {
+    if (opts.engine === false) return false;
+    if (opts.engine === undefined) return this.#engine;
+    return new RangeEngine(resolveEngineOptions(opts.engine, this.#engine.options));
+  }
+
+  /** Validates a read's inputs (all before I/O) and picks its engine. */
+  #prepareRead(key: string, opts: GetOptions): RangeEngine | false {
+    this.#checkOpen();
+    assertValidKey(key);
+    checkOptionsObject(opts);
+    if (opts.into !== undefined && !(opts.into instanceof Uint8Array)) {
+      throw new RangeConfigError("into must be a Uint8Array", { code: "E_INVALID_OPTION" });
+    }
+    if (opts.onStats !== undefined && typeof opts.onStats !== "function") {
+      throw new RangeConfigError("onStats must be a function", { code: "E_INVALID_OPTION" });
+    }
+    const engine = this.#engineFor(opts);
+    throwIfAborted(opts.signal);
+    return engine;
+  }
+
+  /**
+   * Learns the object's size and version. With `readHead` the same request also returns the first bytes: an object
+   * below the split threshold is then complete in ONE request, and a large one costs no extra metadata call.
+   */
+  async #open(key: string, engine: RangeEngine | false, signal: AbortSignal | undefined): Promise<OpenedObject> {
+    const signalOpt = signal ? { signal } : {};
+    if (this.#driver.readHead) {
+      const probe = engine === false ? Number.MAX_SAFE_INTEGER : engine.options.minSplitSize;
+      const { data, meta }: DriverHead = await this.#driver.readHead(key, probe, signalOpt);
+      assertLength(data, Math.min(probe, meta.size), `first ${probe} bytes of ${JSON.stringify(key)}`);
+      return { meta, head: data };
+    }
+    return { meta: await this.#driver.stat(key, signalOpt), head: undefined };
+  }
+
+  /** A fetcher for the bytes from `base` on, every request pinned to the version `meta` describes. */
+  #fetcher(key: string, meta: ObjectMeta, base: number): RangeFetcher {
+    const driver = this.#driver;
+    return (offset, length, signal, context) =>
+      driver.read(key, base + offset, length, {
+        signal,
+        ...(meta.etag !== undefined ? { etag: meta.etag } : {}),
+        ...(context?.target ? { target: context.target } : {}),
+        ...(context ? { progress: context.progress } : {}),
+      });
+  }
+
+  /** One request for what `#open` did not already return (driver without `readHead`, engine disabled). */
+  async #readRest(key: string, meta: ObjectMeta, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    if (meta.size === 0) return new Uint8Array(0);
+    const bytes = await this.#fetcher(key, meta, 0)(0, meta.size, signal ?? new AbortController().signal);
+    return assertLength(bytes, meta.size, `object ${JSON.stringify(key)}`);
+  }
+
+  #progress(opts: GetOptions, total: number, base: number): ((p: DownloadProgress) => void) | undefined {
+    const { onProgress } = opts;
+    if (!onProgress) return undefined;
+    if (base === 0) return onProgress;
+    onProgress({ bytes: base, total, ranges: 1 });
+    return (p) => onProgress({ bytes: p.bytes + base, total, ranges: p.ranges + 1 });
+  }
+
+  stat(key: string): Promise<ObjectMeta> {
+    return this.#run(() => {
+      assertValidKey(key);
+      return this.#driver.stat(key, {});
+    });
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.stat(key);
+      return true;
+    } catch (error) {
+      if (NotFoundError.isInstance(error)) return false;
+      throw error;
+    }
+  }
+
+  async get(key: string, opts: GetOptions = {}): Promise<Uint8Array> {
+    const engine = this.#prepareRead(key, opts);
+    const startedAt = performance.now();
+    const { meta, head } = await this.#open(key, engine, opts.signal);
+    const headAt = performance.now();
+    const size = meta.size;
+    const { into } = opts;
+    if (into !== undefined && into.length < size) {
+      throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
+    }
+
+    if (engine === false || (head !== undefined && head.length >= size)) {
+      const bytes = head ?? (await this.#readRest(key, meta, opts.signal));
+      opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
+      opts.onStats?.(withHead(undefined, size, startedAt, headAt));
+      if (!into) return bytes;
+      into.set(bytes);
+      return into.subarray(0, size);
+    }
+
+    const base = head?.length ?? 0;
+    const data = into ? into.subarray(0, size) : allocateBuffer(size);
+    if (head) data.set(head);
+    const onProgress = this.#progress(opts, size, base);
+    const { stats } = await engine.download(size - base, this.#fetcher(key, meta, base), {
+      into: data.subarray(base),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    });
+    opts.onStats?.(head ? withHead(stats, base, startedAt, headAt) : stats);
+    return data;
+  }
+
+  async readTo(key: string, sink: ObjectSink, opts: Omit<GetOptions, "into"> = {}): Promise<ReadToResult> {
+    const engine = this.#prepareRead(key, opts);
+    if (typeof sink !== "function") throw new RangeConfigError("sink must be a function", { code: "E_INVALID_OPTION" });
+    const startedAt = performance.now();
+    const { meta, head } = await this.#open(key, engine, opts.signal);
+    const headAt = performance.now();
+
+    if (engine === false || (head !== undefined && head.length >= meta.size)) {
+      const bytes = head ?? (await this.#readRest(key, meta, opts.signal));
+      if (bytes.length > 0) await sink(0, bytes);
+      opts.onProgress?.({ bytes: meta.size, total: meta.size, ranges: 1 });
+      const stats = withHead(undefined, meta.size, startedAt, headAt);
+      opts.onStats?.(stats);
+      return { meta, stats };
+    }
+
+    const base = head?.length ?? 0;
+    if (head && base > 0) await sink(0, head);
+    const onProgress = this.#progress(opts, meta.size, base);
+    const rest = await engine.downloadTo(
+      meta.size - base,
+      this.#fetcher(key, meta, base),
+      (offset, bytes) => sink(base + offset, bytes),
+      { ...(opts.signal ? { signal: opts.signal } : {}), ...(onProgress ? { onProgress } : {}) },
+    );
+    const stats = head ? withHead(rest, base, startedAt, headAt) : rest;
+    opts.onStats?.(stats);
+    return { meta, stats };
+  }
+
+  getStream(key: string, opts: GetOptions = {}): AsyncIterable<Uint8Array> {
+    const store = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        if (opts?.into !== undefined) {
+          throw new RangeConfigError("getStream() does not take `into`", { code: "E_INVALID_OPTION" });
+        }
+        const engine = store.#prepareRead(key, opts);
+        const { meta, head } = await store.#open(key, engine, opts.signal);
+        if (engine === false || (head !== undefined && head.length >= meta.size)) {
+          const bytes = head ?? (await store.#readRest(key, meta, opts.signal));
+          if (bytes.length > 0) yield bytes;
+          return;
+        }
+        const base = head?.length ?? 0;
+        if (head && base > 0) yield head;
+        const onProgress = store.#progress(opts, meta.size, base);
+        yield* engine.stream(meta.size - base, store.#fetcher(key, meta, base), {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(onProgress ? { onProgress } : {}),
+        });
+      },
+    };
+  }
+
+  getRange(key: string, offset: number, length: number, opts: GetRangeOptions = {}): Promise<Uint8Array> {
+    return this.#run(async () => {
+      assertValidKey(key);
+      assertValidRange(offset, length);
+      checkOptionsObject(opts);
+      throwIfAborted(opts.signal);
+      const signalOpt = opts.signal ? { signal: opts.signal } : {};
+      if (length === 0) {
+        // No backend can request zero bytes; the stat still reports a missing object or an offset past the end.
+        const meta = await this.#driver.stat(key, signalOpt);
+        if (offset > meta.size) {
+          throw new InvalidRangeError(`offset ${offset} is past the end of ${JSON.stringify(key)} (${meta.size} bytes)`);
+        }
+        return new Uint8Array(0);
+      }
+      const bytes = await this.#driver.read(key, offset, length, signalOpt);
+      return assertLength(bytes, length, `range [${offset}, ${offset + length}) of ${JSON.stringify(key)}`);
+    });
+  }
+
+  put(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: PutOptions = {}): Promise<ObjectMeta> {
+    return this.#run(() => {
+      assertValidKey(key);
+      checkOptionsObject(opts);
+      const isIterable = typeof (data as AsyncIterable<Uint8Array> | null)?.[Symbol.asyncIterator] === "function";
+      if (!(data instanceof Uint8Array) && !isIterable) {
+        throw new RangeConfigError("put() data must be a Uint8Array or an AsyncIterable<Uint8Array>", { code: "E_INVALID_DATA" });
+      }
+      if (opts.contentType !== undefined && typeof opts.contentType !== "string") {
+        throw new RangeConfigError("contentType must be a string", { code: "E_INVALID_OPTION" });
+      }
+      throwIfAborted(opts.signal);
+      const body = data instanceof Uint8Array ? data : checkedChunks(data);
+      return this.#driver.write(key, body, {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
+      });
+    });
+  }
+
+  list(prefix = "", opts: ListOptions = {}): AsyncIterable<ObjectMeta> {
+    const store = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        store.#checkOpen();
+        assertValidPrefix(prefix);
+        checkOptionsObject(opts);
+        if (opts.recursive !== undefined && typeof opts.recursive !== "boolean") {
+          throw new RangeConfigError("recursive must be a boolean", { code: "E_INVALID_OPTION" });
+        }
+        throwIfAborted(opts.signal);
+        yield* store.#driver.list(prefix, {
+          recursive: opts.recursive ?? true,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      },
+    };
+  }
+
+  delete(key: string): Promise<void> {
+    return this.#run(async () => {
+      assertValidKey(key);
+      try {
+        await this.#driver.delete(key);
+      } catch (error) {
+        if (!NotFoundError.isInstance(error)) throw error;
+      }
+    });
+  }
+
+  deletePrefix(prefix: string): Promise<number> {
+    return this.#run(async () => {
+      assertValidPrefix(prefix);
+      let deleted = 0;
+      let batch: string[] = [];
+      const flush = async () => {
+        const keys = batch;
+        batch = [];
+        await this.#deleteMany(keys);
+        deleted += keys.length;
+      };
+      for await (const meta of this.#driver.list(prefix, { recursive: true })) {
+        batch.push(meta.key);
+        if (batch.length >= DELETE_BATCH) await flush();
+      }
+      if (batch.length > 0) await flush();
+      return deleted;
+    });
+  }
+
+  async #deleteMany(keys: string[]): Promise<void> {
+    if (this.#driver.deleteMany) return this.#driver.deleteMany(keys);
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const key = keys[next++]!;
+        try {
+          await this.#driver.delete(key);
+        } catch (error) {
+          if (!NotFoundError.isInstance(error)) throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#driver.close?.();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Runs `work` after the closed check, turning synchronous validation throws into rejections. */
+  async #run<T>(work: () => T | Promise<T>): Promise<T> {
+    this.#checkOpen();
+    return work();
+  }
+}

@@ -1,0 +1,62 @@
+import type { ObjectMeta } from "./types.js";
+
+export interface DriverReadOptions {
+  signal?: AbortSignal;
+  /**
+   * The version being read, from `stat` or `readHead`. When set, a driver that can condition its request
+   * (`If-Match`, a generation) must fail with `IntegrityError` (code `E_OBJECT_CHANGED`) if the object changed,
+   * so one download never mixes bytes of two versions.
+   */
+  etag?: string;
+  /** A view of exactly `length` bytes where the result belongs; read into it and return it to avoid a copy. */
+  target?: Uint8Array;
+  /** Call as bytes arrive; keeps the engine's stall timer from firing on a slow but moving read. */
+  progress?: () => void;
+}
+
+export interface DriverHead {
+  /** The first `min(length, size)` bytes of the object. */
+  data: Uint8Array;
+  meta: ObjectMeta;
+}
+
+export interface DriverWriteOptions {
+  signal?: AbortSignal;
+  contentType?: string;
+}
+
+export interface DriverListOptions {
+  recursive: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * What a backend implements: the storage primitives, mapped to its SDK and nothing more. `createObjectStore` turns
+ * a driver into a full {@link ObjectStore}: key validation, the range engine, version pinning, streaming, exists,
+ * deletePrefix and close are written once, in core.
+ *
+ * Keys and prefixes reaching a driver are already validated and relative to the store's root.
+ */
+export interface StoreDriver {
+  readonly scheme: string;
+  /** {@link NotFoundError} if missing. */
+  stat(key: string, opts: { signal?: AbortSignal }): Promise<ObjectMeta>;
+  /**
+   * Exactly `length` (> 0) bytes at `offset`. {@link NotFoundError} if the object is missing,
+   * {@link InvalidRangeError} if the range passes its end.
+   */
+  read(key: string, offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array>;
+  /**
+   * Optional: the first `length` bytes and the object's metadata in ONE request (e.g. a ranged GET whose
+   * `Content-Range` reveals the size). With it, a small object costs one request and a large one no `stat`.
+   */
+  readHead?(key: string, length: number, opts: { signal?: AbortSignal }): Promise<DriverHead>;
+  write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: DriverWriteOptions): Promise<ObjectMeta>;
+  /** Objects under `prefix`, lazily; one level with `isPrefix` entries when `recursive` is false. */
+  list(prefix: string, opts: DriverListOptions): AsyncIterable<ObjectMeta>;
+  /** Idempotent. */
+  delete(key: string): Promise<void>;
+  /** Optional batch delete (e.g. S3 DeleteObjects); default: `delete` per key, a few at a time. */
+  deleteMany?(keys: string[]): Promise<void>;
+  close?(): Promise<void>;
+}

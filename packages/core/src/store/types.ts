@@ -1,0 +1,72 @@
+import type { RangeEngineOptions } from "../engine/options.js";
+import type { DownloadOptions } from "../engine/range-engine.js";
+import type { RangeStats } from "../engine/stats.js";
+
+export interface ObjectMeta {
+  /** Key relative to the store's root. */
+  key: string;
+  size: number;
+  etag?: string;
+  lastModified?: Date;
+  /**
+   * Only in a non-recursive listing: this entry is a common prefix ("directory"), not an object. Its key ends
+   * with "/" and its size is 0.
+   */
+  isPrefix?: boolean;
+}
+
+export interface GetOptions extends DownloadOptions {
+  /** Engine settings for this call; `false` reads the object with a single request. */
+  engine?: RangeEngineOptions | false;
+  /** Receives the engine's numbers once the read has finished. */
+  onStats?: (stats: RangeStats) => void;
+}
+
+export interface GetRangeOptions {
+  signal?: AbortSignal;
+}
+
+export interface PutOptions {
+  signal?: AbortSignal;
+  contentType?: string;
+}
+
+export interface ListOptions {
+  /** Default true: every object under the prefix. `false`: one level, with sub-prefixes as `isPrefix` entries. */
+  recursive?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Receives each range of an object once, in any order, at its offset. */
+export type ObjectSink = (offset: number, bytes: Uint8Array) => void | Promise<void>;
+
+export interface ReadToResult {
+  meta: ObjectMeta;
+  stats: RangeStats;
+}
+
+/** The one contract every backend implements. Keys are `/`-separated and relative to the store's root. */
+export interface ObjectStore extends AsyncDisposable {
+  readonly scheme: string;
+  /** Metadata of one object; {@link NotFoundError} if it does not exist. */
+  stat(key: string): Promise<ObjectMeta>;
+  /** The whole object. Objects at or above the engine's `minSplitSize` are fetched as concurrent ranges. */
+  get(key: string, opts?: GetOptions): Promise<Uint8Array>;
+  /** Exactly `length` bytes at `offset`, in one request; {@link InvalidRangeError} if the range passes the end. */
+  getRange(key: string, offset: number, length: number, opts?: GetRangeOptions): Promise<Uint8Array>;
+  /** The object's bytes in order with bounded memory. Leaving the loop early aborts what is in flight. */
+  getStream(key: string, opts?: GetOptions): AsyncIterable<Uint8Array>;
+  put(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<ObjectMeta>;
+  list(prefix?: string, opts?: ListOptions): AsyncIterable<ObjectMeta>;
+  /** Idempotent: deleting a missing key succeeds. */
+  delete(key: string): Promise<void>;
+  /** Deletes every object under `prefix`; returns how many. */
+  deletePrefix(prefix: string): Promise<number>;
+  exists(key: string): Promise<boolean>;
+  close(): Promise<void>;
+  /**
+   * Optional: hands every range of the object to `sink` once, unordered, pinned to one version of the object.
+   * Stores made with `createObjectStore` have it; `downloadFile` uses it when present.
+   */
+  readTo?(key: string, sink: ObjectSink, opts?: Omit<GetOptions, "into">): Promise<ReadToResult>;
+}
