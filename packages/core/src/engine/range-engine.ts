@@ -296,7 +296,7 @@ export class RangeEngine {
    * Hands each range to `sink` exactly once, as soon as it arrives (not in order). The primitive `download` and
    * `downloadFile` are built on. A range keeps its concurrency slot until `sink` settles, so a slow sink pushes back.
    */
-  downloadTo(size: number, fetch: RangeFetcher, sink: RangeSink, opts: Omit<DownloadOptions, "into"> = {}): Promise<RangeStats> {
+  async downloadTo(size: number, fetch: RangeFetcher, sink: RangeSink, opts: Omit<DownloadOptions, "into"> = {}): Promise<RangeStats> {
     assertFunction("sink", sink);
     return this.#execute(size, fetch, (range, bytes) => sink(range.offset, bytes), opts);
   }

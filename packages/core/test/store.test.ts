@@ -1,0 +1,198 @@
+import { describe, expect, it } from "vitest";
+import {
+  IntegrityError,
+  InvalidKeyError,
+  MemoryBucket,
+  MiB,
+  NotFoundError,
+  ObjectTooLargeError,
+  RangeConfigError,
+  createMemoryStore,
+  createObjectStore,
+  type ObjectMeta,
+  type RangeStats,
+  type StoreDriver,
+} from "../src/index.js";
+import { collect, equalBytes, patternBytes } from "./helpers.js";
+
+/** A driver over a memory store that counts requests by kind, optionally without `readHead`. */
+function countingDriver(options: { readHead: boolean }) {
+  const backing = createMemoryStore();
+  const counts = { stat: 0, read: 0, head: 0 };
+  const etags = new Map<string, string>();
+  const driver: StoreDriver = {
+    scheme: "counting",
+    async stat(key) {
+      counts.stat++;
+      return backing.stat(key);
+    },
+    async read(key, offset, length, opts) {
+      counts.read++;
+      if (opts.etag !== undefined && (await backing.stat(key)).etag !== opts.etag) {
+        throw new IntegrityError("changed", { code: "E_OBJECT_CHANGED" });
+      }
+      const bytes = await backing.getRange(key, offset, length);
+      if (opts.target) {
+        opts.target.set(bytes);
+        return opts.target;
+      }
+      return bytes;
+    },
+    ...(options.readHead
+      ? {
+          async readHead(key: string, length: number) {
+            counts.head++;
+            const meta = await backing.stat(key);
+            return { meta, data: await backing.getRange(key, 0, Math.min(length, meta.size)) };
+          },
+        }
+      : {}),
+    write: (key, data, opts) => backing.put(key, data, opts),
+    list: (prefix, opts) => backing.list(prefix, opts),
+    delete: (key) => backing.delete(key),
+  };
+  return { store: createObjectStore(driver), counts, backing, etags };
+}
+
+describe("createObjectStore reads", () => {
+  it("a small object costs ONE request and no stat when the driver has readHead", async () => {
+    const { store, counts, backing } = countingDriver({ readHead: true });
+    const data = patternBytes(4 * MiB - 1);
+    await backing.put("small", data);
+    expect(equalBytes(await store.get("small"), data)).toBe(true);
+    expect(counts).toEqual({ stat: 0, read: 0, head: 1 });
+  });
+
+  it("a large object learns its size from the first range: no stat, the rest through the engine", async () => {
+    const { store, counts, backing } = countingDriver({ readHead: true });
+    const data = patternBytes(16 * MiB + 5);
+    await backing.put("big", data);
+    let stats: RangeStats | undefined;
+    const progress: number[] = [];
+    const out = await store.get("big", { onStats: (s) => (stats = s), onProgress: (p) => progress.push(p.bytes) });
+    expect(equalBytes(out, data)).toBe(true);
+    expect(counts.stat).toBe(0);
+    expect(counts.head).toBe(1);
+    expect(counts.read).toBeGreaterThan(1);
+    expect(stats!.bytes).toBe(data.length);
+    expect(stats!.ranges).toBe(counts.read + 1);
+    expect(progress.at(-1)).toBe(data.length);
+  });
+
+  it("without readHead: one stat, then one read below the threshold or ranges above it", async () => {
+    const { store, counts, backing } = countingDriver({ readHead: false });
+    await backing.put("small", patternBytes(1000));
+    await store.get("small");
+    expect(counts).toEqual({ stat: 1, read: 1, head: 0 });
+    await backing.put("big", patternBytes(9 * MiB));
+    const out = await store.get("big");
+    expect(equalBytes(out, patternBytes(9 * MiB))).toBe(true);
+    expect(counts.stat).toBe(2);
+    expect(counts.read).toBe(1 + 9);
+  });
+
+  it("engine: false reads a large object in a single request", async () => {
+    const { store, counts, backing } = countingDriver({ readHead: true });
+    await backing.put("big", patternBytes(9 * MiB));
+    await store.get("big", { engine: false });
+    expect(counts).toEqual({ stat: 0, read: 0, head: 1 });
+  });
+
+  it("pins every range to the version it started with: an overwrite mid-read is an IntegrityError, never mixed bytes", async () => {
+    const bucket = new MemoryBucket();
+    const store = createMemoryStore({ bucket, latencyMs: 2 });
+    const writer = createMemoryStore({ bucket });
+    await writer.put("obj", patternBytes(2 * MiB, 1));
+    let overwritten = false;
+    const read = store.get("obj", {
+      engine: { minSplitSize: 64 * 1024, chunkSize: 64 * 1024, maxConcurrentRanges: 2 },
+      onProgress: () => {
+        if (!overwritten) {
+          overwritten = true;
+          void writer.put("obj", patternBytes(2 * MiB, 2));
+        }
+      },
+    });
+    const error = await read.catch((e: unknown) => e);
+    expect(IntegrityError.isInstance(error)).toBe(true);
+    expect((error as IntegrityError).code).toBe("E_OBJECT_CHANGED");
+  });
+
+  it("streams in order and getStream + readTo agree with get", async () => {
+    const store = createMemoryStore();
+    const data = patternBytes(5 * MiB + 17);
+    await store.put("k", data);
+    const engine = { minSplitSize: 256 * 1024, chunkSize: 256 * 1024 };
+    expect(equalBytes(await collect(store.getStream("k", { engine })), data)).toBe(true);
+    const assembled = new Uint8Array(data.length);
+    const offsets = new Set<number>();
+    const { meta } = await store.readTo!("k", (offset, bytes) => {
+      expect(offsets.has(offset)).toBe(false);
+      offsets.add(offset);
+      assembled.set(bytes, offset);
+    }, { engine });
+    expect(meta.size).toBe(data.length);
+    expect(equalBytes(assembled, data)).toBe(true);
+  });
+
+  it("validates before any I/O", async () => {
+    const { store, counts } = countingDriver({ readHead: true });
+    await expect(store.get("../etc/passwd")).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(store.get("ok", { engine: { chunkSize: -1 } })).rejects.toBeInstanceOf(RangeConfigError);
+    await expect(collect(store.getStream("a//b"))).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(store.put("k", "text" as never)).rejects.toBeInstanceOf(RangeConfigError);
+    await expect(collect(store.list("../") as never)).rejects.toBeInstanceOf(InvalidKeyError);
+    expect(counts).toEqual({ stat: 0, read: 0, head: 0 });
+  });
+
+  it("missing objects are NotFoundError; delete is idempotent; exists reflects state", async () => {
+    const store = createMemoryStore();
+    await expect(store.get("nope")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(store.stat("nope")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(store.delete("nope")).resolves.toBeUndefined();
+    expect(await store.exists("nope")).toBe(false);
+    await store.put("yes", new Uint8Array([1]));
+    expect(await store.exists("yes")).toBe(true);
+  });
+
+  it("a closed store refuses work", async () => {
+    const store = createMemoryStore();
+    await store[Symbol.asyncDispose]();
+    await expect(store.get("k")).rejects.toMatchObject({ code: "E_CLOSED" });
+  });
+
+  it("an object too big for one buffer points to getStream/downloadFile", async () => {
+    const driver: StoreDriver = {
+      scheme: "huge",
+      stat: async (key): Promise<ObjectMeta> => ({ key, size: 2 ** 33 }),
+      read: async (_k, _o, length) => new Uint8Array(length),
+      write: async () => ({ key: "", size: 0 }),
+      list: async function* () {},
+      delete: async () => {},
+    };
+    const error = await createObjectStore(driver).get("k").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ObjectTooLargeError);
+    expect((error as Error).message).toMatch(/getStream\(\) or downloadFile\(\)/);
+  });
+
+  it("deletePrefix removes only that prefix and counts", async () => {
+    const store = createMemoryStore();
+    for (const key of ["a/1", "a/2", "a/b/3", "ab/4", "b/5"]) await store.put(key, new Uint8Array([1]));
+    expect(await store.deletePrefix("a/")).toBe(3);
+    const left: string[] = [];
+    for await (const meta of store.list()) left.push(meta.key);
+    expect(left).toEqual(["ab/4", "b/5"]);
+  });
+
+  it("lists one level with sub-prefix entries", async () => {
+    const store = createMemoryStore();
+    for (const key of ["d/x", "d/y/1", "d/y/2", "d/z/3", "e"]) await store.put(key, new Uint8Array(2));
+    const entries: ObjectMeta[] = [];
+    for await (const meta of store.list("d/", { recursive: false })) entries.push(meta);
+    expect(entries).toEqual([
+      expect.objectContaining({ key: "d/x", size: 2 }),
+      { key: "d/y/", size: 0, isPrefix: true },
+      { key: "d/z/", size: 0, isPrefix: true },
+    ]);
+  });
+});
