@@ -44,6 +44,8 @@ export { createObjectStore, type CreateObjectStoreOptions } from "./store/create
 export { downloadFile, type DownloadFileOptions } from "./store/download-file.js";
 export type {
   DriverHead,
+  DriverOpenOptions,
+  DriverReader,
   DriverListOptions,
   DriverReadOptions,
   DriverWriteOptions,

@@ -54,6 +54,84 @@ function countingDriver(options: { readHead: boolean }) {
   return { store: createObjectStore(driver), counts, backing, etags };
 }
 
+/** A driver whose reads share one opened reader; counts opens and closes. */
+function readerDriver(data: Uint8Array, failAt = Number.POSITIVE_INFINITY) {
+  const counts = { open: 0, close: 0, read: 0, stat: 0 };
+  const driver: StoreDriver = {
+    scheme: "reader",
+    stat: async (key) => {
+      counts.stat++;
+      return { key, size: data.length };
+    },
+    read: async () => {
+      throw new Error("reads go through the reader");
+    },
+    async openReader(key, { headLength }) {
+      counts.open++;
+      const meta = { key, size: data.length };
+      return {
+        meta,
+        ...(data.length < headLength ? { head: data.slice() } : {}),
+        async read(offset, length, opts) {
+          counts.read++;
+          await new Promise((r) => setTimeout(r, 1));
+          if (opts.signal?.aborted) throw opts.signal.reason;
+          if (offset >= failAt) throw new NotFoundError("gone");
+          return data.slice(offset, offset + length);
+        },
+        async close() {
+          counts.close++;
+        },
+      };
+    },
+    write: async () => ({ key: "", size: 0 }),
+    list: async function* () {},
+    delete: async () => {},
+  };
+  return { driver, counts };
+}
+
+describe("createObjectStore with openReader", () => {
+  const engine = { minSplitSize: 64 * 1024, chunkSize: 64 * 1024, maxConcurrentRanges: 4 };
+
+  it("opens once per get, shares it across ranges and closes it", async () => {
+    const data = patternBytes(1 * MiB);
+    const { driver, counts } = readerDriver(data);
+    const store = createObjectStore(driver, { engine });
+    expect(equalBytes(await store.get("k"), data)).toBe(true);
+    expect(counts).toEqual({ open: 1, close: 1, read: 16, stat: 0 });
+    expect(equalBytes(await collect(store.getStream("k")), data)).toBe(true);
+    expect(counts.open).toBe(2);
+    expect(counts.close).toBe(2);
+  });
+
+  it("a small object comes whole from the open", async () => {
+    const { driver, counts } = readerDriver(patternBytes(1000));
+    await createObjectStore(driver, { engine }).get("k");
+    expect(counts).toEqual({ open: 1, close: 1, read: 0, stat: 0 });
+  });
+
+  it("closes the reader on error, on abort and when a stream is left early", async () => {
+    const data = patternBytes(1 * MiB);
+    const failing = readerDriver(data, 512 * 1024);
+    await expect(createObjectStore(failing.driver, { engine }).get("k")).rejects.toBeInstanceOf(NotFoundError);
+    expect(failing.counts.close).toBe(1);
+
+    const aborted = readerDriver(data);
+    const controller = new AbortController();
+    const pending = createObjectStore(aborted.driver, { engine }).get("k", {
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    });
+    await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+    expect(aborted.counts.close).toBe(1);
+
+    const early = readerDriver(data);
+    for await (const _chunk of createObjectStore(early.driver, { engine }).getStream("k")) break;
+    expect(early.counts.close).toBe(1);
+  });
+});
+
 describe("createObjectStore reads", () => {
   it("a small object costs ONE request and no stat when the driver has readHead", async () => {
     const { store, counts, backing } = countingDriver({ readHead: true });

@@ -8,7 +8,7 @@ import {
   RangeConfigError,
   abortErrorFrom,
 } from "../errors.js";
-import type { DriverHead, StoreDriver } from "./driver.js";
+import type { DriverHead, DriverReadOptions, StoreDriver } from "./driver.js";
 import { assertValidKey, assertValidPrefix, assertValidRange } from "./keys.js";
 import type {
   GetOptions,
@@ -35,6 +35,8 @@ const DELETE_CONCURRENCY = 16;
 interface OpenedObject {
   meta: ObjectMeta;
   head: Uint8Array | undefined;
+  read(offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array>;
+  close(): Promise<void>;
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -64,6 +66,15 @@ function assertLength(bytes: Uint8Array, expected: number, what: string): Uint8A
     });
   }
   return bytes;
+}
+
+function assertHead(head: Uint8Array, meta: ObjectMeta, key: string): void {
+  if (head.length > meta.size) {
+    throw new IntegrityError(`backend returned ${head.length} bytes for the start of ${JSON.stringify(key)}, which has ${meta.size}`, {
+      code: "E_LENGTH_MISMATCH",
+      retryable: true,
+    });
+  }
 }
 
 /** Adds the head request (made before the engine started) to the engine's numbers. */
@@ -130,37 +141,52 @@ class DriverObjectStore implements ObjectStore {
   }
 
   /**
-   * Learns the object's size and version. With `readHead` the same request also returns the first bytes: an object
-   * below the split threshold is then complete in ONE request, and a large one costs no extra metadata call.
+   * Opens one read of `key`: its size and version, and its first bytes when the driver got them in the same request.
+   * With `readHead`, an object below the split threshold is complete in ONE request and a large one costs no extra
+   * metadata call; with `openReader`, all ranges share one opened object. Every later range is pinned to the version
+   * seen here.
    */
   async #open(key: string, engine: RangeEngine | false, signal: AbortSignal | undefined): Promise<OpenedObject> {
+    const driver = this.#driver;
     const signalOpt = signal ? { signal } : {};
-    if (this.#driver.readHead) {
-      const probe = engine === false ? Number.MAX_SAFE_INTEGER : engine.options.minSplitSize;
-      const { data, meta }: DriverHead = await this.#driver.readHead(key, probe, signalOpt);
-      assertLength(data, Math.min(probe, meta.size), `first ${probe} bytes of ${JSON.stringify(key)}`);
-      return { meta, head: data };
+    const probe = engine === false ? Number.MAX_SAFE_INTEGER : engine.options.minSplitSize;
+    if (driver.openReader) {
+      const reader = await driver.openReader(key, { ...signalOpt, headLength: probe });
+      try {
+        if (reader.head !== undefined) assertHead(reader.head, reader.meta, key);
+      } catch (error) {
+        await reader.close();
+        throw error;
+      }
+      return { meta: reader.meta, head: reader.head, read: (o, l, opts) => reader.read(o, l, opts), close: () => reader.close() };
     }
-    return { meta: await this.#driver.stat(key, signalOpt), head: undefined };
+    const pinned = (meta: ObjectMeta): OpenedObject["read"] => (offset, length, opts) =>
+      driver.read(key, offset, length, meta.etag !== undefined ? { ...opts, etag: meta.etag } : opts);
+    if (driver.readHead) {
+      const { data, meta }: DriverHead = await driver.readHead(key, probe, signalOpt);
+      assertLength(data, Math.min(probe, meta.size), `first ${probe} bytes of ${JSON.stringify(key)}`);
+      return { meta, head: data, read: pinned(meta), close: async () => {} };
+    }
+    const meta = await driver.stat(key, signalOpt);
+    return { meta, head: undefined, read: pinned(meta), close: async () => {} };
   }
 
-  /** A fetcher for the bytes from `base` on, every request pinned to the version `meta` describes. */
-  #fetcher(key: string, meta: ObjectMeta, base: number): RangeFetcher {
-    const driver = this.#driver;
+  /** A fetcher for the bytes from `base` on. */
+  #fetcher(opened: OpenedObject, base: number): RangeFetcher {
     return (offset, length, signal, context) =>
-      driver.read(key, base + offset, length, {
+      opened.read(base + offset, length, {
         signal,
-        ...(meta.etag !== undefined ? { etag: meta.etag } : {}),
         ...(context?.target ? { target: context.target } : {}),
         ...(context ? { progress: context.progress } : {}),
       });
   }
 
-  /** One request for what `#open` did not already return (driver without `readHead`, engine disabled). */
-  async #readRest(key: string, meta: ObjectMeta, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    if (meta.size === 0) return new Uint8Array(0);
-    const bytes = await this.#fetcher(key, meta, 0)(0, meta.size, signal ?? new AbortController().signal);
-    return assertLength(bytes, meta.size, `object ${JSON.stringify(key)}`);
+  /** One request for what `#open` did not already return (no head, engine disabled). */
+  async #readWhole(key: string, opened: OpenedObject, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    const { size } = opened.meta;
+    if (size === 0) return new Uint8Array(0);
+    const bytes = await opened.read(0, size, signal ? { signal } : {});
+    return assertLength(bytes, size, `object ${JSON.stringify(key)}`);
   }
 
   #progress(opts: GetOptions, total: number, base: number): ((p: DownloadProgress) => void) | undefined {
@@ -191,64 +217,74 @@ class DriverObjectStore implements ObjectStore {
   async get(key: string, opts: GetOptions = {}): Promise<Uint8Array> {
     const engine = this.#prepareRead(key, opts);
     const startedAt = performance.now();
-    const { meta, head } = await this.#open(key, engine, opts.signal);
-    const headAt = performance.now();
-    const size = meta.size;
-    const { into } = opts;
-    if (into !== undefined && into.length < size) {
-      throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
-    }
+    const opened = await this.#open(key, engine, opts.signal);
+    try {
+      const headAt = performance.now();
+      const { meta, head } = opened;
+      const size = meta.size;
+      const { into } = opts;
+      if (into !== undefined && into.length < size) {
+        throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
+      }
 
-    if (engine === false || (head !== undefined && head.length >= size)) {
-      const bytes = head ?? (await this.#readRest(key, meta, opts.signal));
-      opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
-      opts.onStats?.(withHead(undefined, size, startedAt, headAt));
-      if (!into) return bytes;
-      into.set(bytes);
-      return into.subarray(0, size);
-    }
+      if (engine === false || (head !== undefined && head.length >= size)) {
+        const bytes = head ?? (await this.#readWhole(key, opened, opts.signal));
+        opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
+        opts.onStats?.(withHead(undefined, size, startedAt, headAt));
+        if (!into) return bytes;
+        into.set(bytes);
+        return into.subarray(0, size);
+      }
 
-    const base = head?.length ?? 0;
-    const data = into ? into.subarray(0, size) : allocateBuffer(size);
-    if (head) data.set(head);
-    const onProgress = this.#progress(opts, size, base);
-    const { stats } = await engine.download(size - base, this.#fetcher(key, meta, base), {
-      into: data.subarray(base),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(onProgress ? { onProgress } : {}),
-    });
-    opts.onStats?.(head ? withHead(stats, base, startedAt, headAt) : stats);
-    return data;
+      const base = head?.length ?? 0;
+      const data = into ? into.subarray(0, size) : allocateBuffer(size);
+      if (head) data.set(head);
+      const onProgress = this.#progress(opts, size, base);
+      const { stats } = await engine.download(size - base, this.#fetcher(opened, base), {
+        into: data.subarray(base),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(onProgress ? { onProgress } : {}),
+      });
+      opts.onStats?.(head ? withHead(stats, base, startedAt, headAt) : stats);
+      return data;
+    } finally {
+      await opened.close();
+    }
   }
 
   async readTo(key: string, sink: ObjectSink, opts: Omit<GetOptions, "into"> = {}): Promise<ReadToResult> {
     const engine = this.#prepareRead(key, opts);
     if (typeof sink !== "function") throw new RangeConfigError("sink must be a function", { code: "E_INVALID_OPTION" });
     const startedAt = performance.now();
-    const { meta, head } = await this.#open(key, engine, opts.signal);
-    const headAt = performance.now();
+    const opened = await this.#open(key, engine, opts.signal);
+    try {
+      const headAt = performance.now();
+      const { meta, head } = opened;
 
-    if (engine === false || (head !== undefined && head.length >= meta.size)) {
-      const bytes = head ?? (await this.#readRest(key, meta, opts.signal));
-      if (bytes.length > 0) await sink(0, bytes);
-      opts.onProgress?.({ bytes: meta.size, total: meta.size, ranges: 1 });
-      const stats = withHead(undefined, meta.size, startedAt, headAt);
+      if (engine === false || (head !== undefined && head.length >= meta.size)) {
+        const bytes = head ?? (await this.#readWhole(key, opened, opts.signal));
+        if (bytes.length > 0) await sink(0, bytes);
+        opts.onProgress?.({ bytes: meta.size, total: meta.size, ranges: 1 });
+        const stats = withHead(undefined, meta.size, startedAt, headAt);
+        opts.onStats?.(stats);
+        return { meta, stats };
+      }
+
+      const base = head?.length ?? 0;
+      if (head && base > 0) await sink(0, head);
+      const onProgress = this.#progress(opts, meta.size, base);
+      const rest = await engine.downloadTo(
+        meta.size - base,
+        this.#fetcher(opened, base),
+        (offset, bytes) => sink(base + offset, bytes),
+        { ...(opts.signal ? { signal: opts.signal } : {}), ...(onProgress ? { onProgress } : {}) },
+      );
+      const stats = head ? withHead(rest, base, startedAt, headAt) : rest;
       opts.onStats?.(stats);
       return { meta, stats };
+    } finally {
+      await opened.close();
     }
-
-    const base = head?.length ?? 0;
-    if (head && base > 0) await sink(0, head);
-    const onProgress = this.#progress(opts, meta.size, base);
-    const rest = await engine.downloadTo(
-      meta.size - base,
-      this.#fetcher(key, meta, base),
-      (offset, bytes) => sink(base + offset, bytes),
-      { ...(opts.signal ? { signal: opts.signal } : {}), ...(onProgress ? { onProgress } : {}) },
-    );
-    const stats = head ? withHead(rest, base, startedAt, headAt) : rest;
-    opts.onStats?.(stats);
-    return { meta, stats };
   }
 
   getStream(key: string, opts: GetOptions = {}): AsyncIterable<Uint8Array> {
@@ -259,19 +295,24 @@ class DriverObjectStore implements ObjectStore {
           throw new RangeConfigError("getStream() does not take `into`", { code: "E_INVALID_OPTION" });
         }
         const engine = store.#prepareRead(key, opts);
-        const { meta, head } = await store.#open(key, engine, opts.signal);
-        if (engine === false || (head !== undefined && head.length >= meta.size)) {
-          const bytes = head ?? (await store.#readRest(key, meta, opts.signal));
-          if (bytes.length > 0) yield bytes;
-          return;
+        const opened = await store.#open(key, engine, opts.signal);
+        try {
+          const { meta, head } = opened;
+          if (engine === false || (head !== undefined && head.length >= meta.size)) {
+            const bytes = head ?? (await store.#readWhole(key, opened, opts.signal));
+            if (bytes.length > 0) yield bytes;
+            return;
+          }
+          const base = head?.length ?? 0;
+          if (head && base > 0) yield head;
+          const onProgress = store.#progress(opts, meta.size, base);
+          yield* engine.stream(meta.size - base, store.#fetcher(opened, base), {
+            ...(opts.signal ? { signal: opts.signal } : {}),
+            ...(onProgress ? { onProgress } : {}),
+          });
+        } finally {
+          await opened.close();
         }
-        const base = head?.length ?? 0;
-        if (head && base > 0) yield head;
-        const onProgress = store.#progress(opts, meta.size, base);
-        yield* engine.stream(meta.size - base, store.#fetcher(key, meta, base), {
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          ...(onProgress ? { onProgress } : {}),
-        });
       },
     };
   }

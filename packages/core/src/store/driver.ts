@@ -20,6 +20,28 @@ export interface DriverHead {
   meta: ObjectMeta;
 }
 
+/**
+ * One read of one object, opened once and shared by all the ranges of a `get` / `getStream` / `readTo`, then closed
+ * (also on error and abort). For backends where opening costs something: a file handle, a session.
+ */
+export interface DriverReader {
+  meta: ObjectMeta;
+  /** A prefix of the object the open already read (e.g. the whole object when it was small), or undefined. */
+  head?: Uint8Array;
+  /** Same contract as {@link StoreDriver.read}, against the opened object. */
+  read(offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export interface DriverOpenOptions {
+  signal?: AbortSignal;
+  /**
+   * Objects smaller than this are read with a single request: a driver that can read them during the open should
+   * return them as `head`.
+   */
+  headLength: number;
+}
+
 export interface DriverWriteOptions {
   signal?: AbortSignal;
   contentType?: string;
@@ -51,6 +73,8 @@ export interface StoreDriver {
    * `Content-Range` reveals the size). With it, a small object costs one request and a large one no `stat`.
    */
   readHead?(key: string, length: number, opts: { signal?: AbortSignal }): Promise<DriverHead>;
+  /** Optional, preferred over `readHead`/`stat` for whole-object reads: see {@link DriverReader}. */
+  openReader?(key: string, opts: DriverOpenOptions): Promise<DriverReader>;
   write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: DriverWriteOptions): Promise<ObjectMeta>;
   /** Objects under `prefix`, lazily; one level with `isPrefix` entries when `recursive` is false. */
   list(prefix: string, opts: DriverListOptions): AsyncIterable<ObjectMeta>;
