@@ -1,4 +1,5 @@
 import { constants as bufferConstants } from "node:buffer";
+import { setMaxListeners } from "node:events";
 import {
   AbortError,
   BackendError,
@@ -144,6 +145,8 @@ class RangeRun {
     private readonly onProgress: DownloadOptions["onProgress"],
   ) {
     this.#userSignal = userSignal;
+    // Every in-flight attempt listens here: up to maxConcurrentRanges listeners is by design, not a leak.
+    setMaxListeners(0, this.#controller.signal);
     userSignal?.addEventListener("abort", this.#onUserAbort, { once: true });
   }
 

@@ -1,5 +1,5 @@
 import { resolveEngineOptions, type RangeEngineOptions } from "../engine/options.js";
-import { RangeEngine, allocateBuffer, type RangeFetcher } from "../engine/range-engine.js";
+import { RangeEngine, allocateBuffer, assertFitsInBuffer, type RangeFetcher } from "../engine/range-engine.js";
 import type { DownloadProgress, RangeStats } from "../engine/stats.js";
 import {
   IntegrityError,
@@ -24,6 +24,11 @@ import type {
 export interface CreateObjectStoreOptions {
   /** Default engine settings for this store's reads; each call may override them with `GetOptions.engine`. */
   engine?: RangeEngineOptions;
+  /**
+   * Allocates the result buffer of a `get` that goes through the engine (default: `Buffer.allocUnsafeSlow`). A
+   * backend can pass memory that is cheaper to fill, e.g. huge-page-backed buffers for local files.
+   */
+  allocate?: (size: number) => Uint8Array;
 }
 
 /** Keys deleted per batch by `deletePrefix`: S3's DeleteObjects limit. */
@@ -105,6 +110,7 @@ class DriverObjectStore implements ObjectStore {
   readonly scheme: string;
   readonly #driver: StoreDriver;
   readonly #engine: RangeEngine;
+  readonly #allocate: (size: number) => Uint8Array;
   #closed = false;
 
   constructor(driver: StoreDriver, options: CreateObjectStoreOptions) {
@@ -112,6 +118,10 @@ class DriverObjectStore implements ObjectStore {
     this.#driver = driver;
     this.scheme = driver.scheme;
     this.#engine = new RangeEngine(options.engine);
+    if (options.allocate !== undefined && typeof options.allocate !== "function") {
+      throw new RangeConfigError("allocate must be a function", { code: "E_INVALID_OPTION" });
+    }
+    this.#allocate = options.allocate ?? allocateBuffer;
   }
 
   #checkOpen(): void {
@@ -237,7 +247,8 @@ class DriverObjectStore implements ObjectStore {
       }
 
       const base = head?.length ?? 0;
-      const data = into ? into.subarray(0, size) : allocateBuffer(size);
+      if (!into) assertFitsInBuffer(size);
+      const data = into ? into.subarray(0, size) : this.#allocate(size);
       if (head) data.set(head);
       const onProgress = this.#progress(opts, size, base);
       const { stats } = await engine.download(size - base, this.#fetcher(opened, base), {
