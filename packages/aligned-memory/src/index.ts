@@ -1,0 +1,7 @@
+export {
+  addressOf,
+  allocateAligned,
+  allocatorKind,
+  type AllocateAlignedOptions,
+  type AllocatorKind,
+} from "./aligned-memory.js";
