@@ -463,6 +463,23 @@ describe("RangeEngine.stream", () => {
     await expect(collect(engine.stream(4096, fetch))).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it("hands out nothing after an abort, even ranges that had already arrived", async () => {
+    const source = patternBytes(64 * 1024);
+    const f = countingFetcher(source); // instant: every launched range is ready before the consumer asks
+    const controller = new AbortController();
+    const engine = new RangeEngine({ minSplitSize: 1, chunkSize: 1024, maxConcurrentRanges: 8 });
+    let afterAbort = 0;
+    const error = await (async () => {
+      for await (const _chunk of engine.stream(source.length, f.fetch, { signal: controller.signal })) {
+        if (controller.signal.aborted) afterAbort++;
+        await new Promise((r) => setTimeout(r, 5));
+        controller.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect((error as Error).name).toBe("AbortError");
+    expect(afterAbort).toBe(0);
+  });
+
   it("aborting the signal mid-stream rejects with AbortError", async () => {
     const source = patternBytes(64 * 1024);
     const f = countingFetcher(source, 5);

@@ -233,6 +233,28 @@ describe("createObjectStore reads", () => {
     expect(await store.exists("yes")).toBe(true);
   });
 
+  it("an aborted put settles at once even while its source is stalled, and stops the source", async () => {
+    const store = createMemoryStore();
+    let returned = false;
+    const stalled: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => new Promise<IteratorResult<Uint8Array>>(() => {}),
+        return: async () => {
+          returned = true;
+          return { done: true, value: undefined };
+        },
+      }),
+    };
+    const controller = new AbortController();
+    const pending = store.put("k", stalled, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 10);
+    const startedAt = performance.now();
+    await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+    expect(performance.now() - startedAt).toBeLessThan(500);
+    expect(returned).toBe(true);
+    expect(await store.exists("k")).toBe(false);
+  });
+
   it("a closed store refuses work", async () => {
     const store = createMemoryStore();
     await store[Symbol.asyncDispose]();

@@ -11,6 +11,7 @@ import {
   abortErrorFrom,
   isRangeStoreError,
 } from "../errors.js";
+import { raceAbort } from "../abort.js";
 import { backoffDelay, sleep } from "./backoff.js";
 import {
   resolveEngineOptions,
@@ -106,28 +107,6 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Rejects as soon as `signal` aborts, without waiting for a fetcher that ignores its signal. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
 /** The state of one download: its ranges share one abort controller, one stats recorder and one first error. */
 class RangeRun {
   readonly stats = new StatsRecorder();
@@ -221,7 +200,7 @@ class RangeRun {
       } catch (error) {
         work = Promise.reject(error);
       }
-      const bytes = await untilAborted(work, attemptController.signal);
+      const bytes = await raceAbort(work, attemptController.signal);
       if (!(bytes instanceof Uint8Array)) {
         throw new IntegrityError(`fetcher returned ${typeof bytes} for ${describeRange(range)}, expected a Uint8Array`, {
           code: "E_BAD_FETCHER_RESULT",
@@ -333,6 +312,8 @@ export class RangeEngine {
             } catch (error) {
               throw run.failed ? run.error : error;
             }
+            // A range that arrived before an abort or a sibling's failure is not handed out after it.
+            if (run.failed) throw run.error;
             run.rangeCompleted(range);
             if (launched < plan.length) launch();
             yield bytes;

@@ -1,3 +1,4 @@
+import { raceAbort } from "../abort.js";
 import { resolveEngineOptions, type RangeEngineOptions } from "../engine/options.js";
 import { RangeEngine, allocateBuffer, assertFitsInBuffer, type RangeFetcher } from "../engine/range-engine.js";
 import type { DownloadProgress, RangeStats } from "../engine/stats.js";
@@ -54,12 +55,28 @@ function checkOptionsObject(opts: unknown): void {
   }
 }
 
-async function* checkedChunks(data: AsyncIterable<unknown>): AsyncIterable<Uint8Array> {
-  for await (const chunk of data) {
-    if (!(chunk instanceof Uint8Array)) {
-      throw new RangeConfigError(`put() stream yielded ${typeof chunk}, expected Uint8Array chunks`, { code: "E_INVALID_DATA" });
+/**
+ * The caller's chunks, checked to be bytes. An abort ends the iteration at once, even while the source is stalled
+ * between chunks (a slow network producer), and tells the source to stop (`return()`).
+ */
+async function* checkedChunks(data: AsyncIterable<unknown>, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+  const iterator = data[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const next = signal ? await raceAbort(iterator.next(), signal, abortErrorFrom) : await iterator.next();
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      const chunk = next.value;
+      if (!(chunk instanceof Uint8Array)) {
+        throw new RangeConfigError(`put() stream yielded ${typeof chunk}, expected Uint8Array chunks`, { code: "E_INVALID_DATA" });
+      }
+      yield chunk;
     }
-    yield chunk;
+  } finally {
+    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => {});
   }
 }
 
@@ -360,7 +377,7 @@ class DriverObjectStore implements ObjectStore {
         throw new RangeConfigError("contentType must be a string", { code: "E_INVALID_OPTION" });
       }
       throwIfAborted(opts.signal);
-      const body = data instanceof Uint8Array ? data : checkedChunks(data);
+      const body = data instanceof Uint8Array ? data : checkedChunks(data, opts.signal);
       return this.#driver.write(key, body, {
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
