@@ -1,0 +1,397 @@
+import { randomBytes } from "node:crypto";
+import { constants as fsConstants, type BigIntStats, type Dirent } from "node:fs";
+import { lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
+import {
+  BackendError,
+  IntegrityError,
+  InvalidKeyError,
+  InvalidRangeError,
+  NotFoundError,
+  RangeConfigError,
+  abortErrorFrom,
+  createObjectStore,
+  isRangeStoreError,
+  type DriverListOptions,
+  type DriverOpenOptions,
+  type DriverReadOptions,
+  type DriverReader,
+  type DriverWriteOptions,
+  type ObjectMeta,
+  type ObjectStore,
+  type RangeEngineOptions,
+  type StoreDriver,
+} from "@range/core";
+
+export interface FileStoreOptions {
+  /** Absolute path of the directory that holds the objects. Keys never resolve outside it. */
+  root: string;
+  /** Engine defaults for this store's reads. */
+  engine?: RangeEngineOptions;
+  /** fsync each written file and its directory before `put` resolves. Default false. */
+  fsync?: boolean;
+  /**
+   * Follow symbolic links, wherever they point. Default false: a key that names a symlink, or passes through a
+   * symlinked directory that leads outside the root, is an `InvalidKeyError`, and listings skip symlinks.
+   */
+  followSymlinks?: boolean;
+}
+
+/** Suffix of in-progress writes; listings never show them. */
+const TEMP_SUFFIX = ".range-tmp";
+/** Largest single pread: a range reports progress (for the stall timer) at least this often. */
+const MAX_PREAD = 16 * 1024 * 1024;
+/** Stats issued at once while listing a directory. */
+const LIST_STAT_CONCURRENCY = 32;
+const RETRYABLE_CODES = new Set(["EMFILE", "ENFILE", "EAGAIN", "EBUSY", "EINTR", "EIO", "ETIMEDOUT"]);
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+function isTempName(name: string): boolean {
+  return name.startsWith(".") && name.endsWith(TEMP_SUFFIX);
+}
+
+function etagOf(st: BigIntStats): string {
+  return `"${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs.toString(16)}"`;
+}
+
+function metaOf(key: string, st: BigIntStats): ObjectMeta {
+  return { key, size: Number(st.size), etag: etagOf(st), lastModified: st.mtime };
+}
+
+/** Maps a file system error on `key` to the typed error a caller can act on. */
+function mapError(error: unknown, key: string, action: string): unknown {
+  if (isRangeStoreError(error)) return error;
+  const code = errnoCode(error);
+  if (code === undefined) return error;
+  const what = `${action} ${JSON.stringify(key)}`;
+  if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") {
+    return new NotFoundError(`file object ${JSON.stringify(key)} not found`, { key, cause: error });
+  }
+  if (code === "ELOOP") return new InvalidKeyError(`${what}: the key names a symbolic link (followSymlinks is off)`, { cause: error });
+  return new BackendError(`${what} failed: ${code}`, { code: `E_FS_${code}`, retryable: RETRYABLE_CODES.has(code), cause: error });
+}
+
+/** Reads exactly `out.length` bytes at `position`, in pieces, reporting progress after each. */
+async function preadFully(
+  handle: FileHandle,
+  out: Uint8Array,
+  position: number,
+  key: string,
+  opts: DriverReadOptions,
+): Promise<Uint8Array> {
+  for (let done = 0; done < out.length; ) {
+    if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
+    const want = Math.min(MAX_PREAD, out.length - done);
+    const { bytesRead } = await handle.read(out, done, want, position + done);
+    if (bytesRead === 0) {
+      throw new IntegrityError(`file ${JSON.stringify(key)} shrank while it was being read`, { code: "E_OBJECT_CHANGED" });
+    }
+    done += bytesRead;
+    opts.progress?.();
+  }
+  return out;
+}
+
+class FileDriver implements StoreDriver {
+  readonly scheme = "file";
+  readonly #root: string;
+  /** The root with a trailing separator: every object path starts with it. */
+  readonly #rootPrefix: string;
+  readonly #fsync: boolean;
+  readonly #follow: boolean;
+  #realRoot: Promise<string> | undefined;
+  /** Directories already proven to resolve inside the root (symlink check), so hot paths pay for it once. */
+  readonly #safeDirs = new Set<string>();
+
+  constructor(options: FileStoreOptions) {
+    this.#root = resolve(options.root);
+    this.#rootPrefix = this.#root.endsWith(sep) ? this.#root : this.#root + sep;
+    this.#fsync = options.fsync ?? false;
+    this.#follow = options.followSymlinks ?? false;
+  }
+
+  #path(key: string): string {
+    const path = join(this.#root, ...key.split("/"));
+    // Core already rejects "..", absolute and NUL keys; this is the last line of defence.
+    if (!path.startsWith(this.#rootPrefix)) throw new InvalidKeyError(`key ${JSON.stringify(key)} resolves outside the store root`);
+    return path;
+  }
+
+  /** With followSymlinks off, proves the directory holding `key` does not lead outside the root through a symlink. */
+  async #checkParent(key: string, path: string): Promise<void> {
+    if (this.#follow || !key.includes("/")) return;
+    const dir = dirname(path);
+    if (this.#safeDirs.has(dir)) return;
+    this.#realRoot ??= realpath(this.#root).catch((error: unknown) => {
+      this.#realRoot = undefined;
+      throw error;
+    });
+    let realRoot: string;
+    let realDir: string;
+    try {
+      realRoot = await this.#realRoot;
+      realDir = await realpath(dir);
+    } catch (error) {
+      throw mapError(error, key, "resolve");
+    }
+    if (realDir !== realRoot && !realDir.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) {
+      throw new InvalidKeyError(`key ${JSON.stringify(key)} passes through a symbolic link that leads outside the store root`);
+    }
+    if (this.#safeDirs.size > 10_000) this.#safeDirs.clear();
+    this.#safeDirs.add(dir);
+  }
+
+  async #openForRead(key: string): Promise<{ handle: FileHandle; meta: ObjectMeta }> {
+    const path = this.#path(key);
+    await this.#checkParent(key, path);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, fsConstants.O_RDONLY | (this.#follow ? 0 : fsConstants.O_NOFOLLOW));
+    } catch (error) {
+      throw mapError(error, key, "open");
+    }
+    try {
+      const st = await handle.stat({ bigint: true });
+      if (!st.isFile()) throw new NotFoundError(`file object ${JSON.stringify(key)} not found (not a regular file)`, { key });
+      return { handle, meta: metaOf(key, st) };
+    } catch (error) {
+      await handle.close();
+      throw mapError(error, key, "stat");
+    }
+  }
+
+  async stat(key: string): Promise<ObjectMeta> {
+    const path = this.#path(key);
+    await this.#checkParent(key, path);
+    let st: BigIntStats;
+    try {
+      st = this.#follow ? await stat(path, { bigint: true }) : await lstat(path, { bigint: true });
+    } catch (error) {
+      throw mapError(error, key, "stat");
+    }
+    if (st.isSymbolicLink()) throw new InvalidKeyError(`key ${JSON.stringify(key)} names a symbolic link (followSymlinks is off)`);
+    if (!st.isFile()) throw new NotFoundError(`file object ${JSON.stringify(key)} not found (not a regular file)`, { key });
+    return metaOf(key, st);
+  }
+
+  /** One open shared by every range of a read; a file below `headLength` is read whole right away. */
+  async openReader(key: string, opts: DriverOpenOptions): Promise<DriverReader> {
+    if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
+    const { handle, meta } = await this.#openForRead(key);
+    try {
+      const head =
+        meta.size < opts.headLength
+          ? await preadFully(handle, Buffer.allocUnsafeSlow(meta.size), 0, key, opts)
+          : undefined;
+      return {
+        meta,
+        ...(head ? { head } : {}),
+        read: (offset, length, readOpts) => this.#readAt(handle, meta, offset, length, readOpts),
+        // FileHandle.close() waits for reads still running on it, so no read lands after the caller moved on.
+        close: () => handle.close(),
+      };
+    } catch (error) {
+      await handle.close();
+      throw mapError(error, key, "read");
+    }
+  }
+
+  #readAt(handle: FileHandle, meta: ObjectMeta, offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array> {
+    if (offset + length > meta.size) {
+      return Promise.reject(
+        new InvalidRangeError(`range [${offset}, ${offset + length}) is past the end of ${JSON.stringify(meta.key)} (${meta.size} bytes)`),
+      );
+    }
+    const out = opts.target ?? Buffer.allocUnsafeSlow(length);
+    return preadFully(handle, out, offset, meta.key, opts).catch((error: unknown) => {
+      throw mapError(error, meta.key, "read");
+    });
+  }
+
+  async read(key: string, offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array> {
+    const { handle, meta } = await this.#openForRead(key);
+    try {
+      return await this.#readAt(handle, meta, offset, length, opts);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: DriverWriteOptions): Promise<ObjectMeta> {
+    const path = this.#path(key);
+    const dir = dirname(path);
+    const temp = join(dir, `.${path.slice(dir.length + 1)}.${randomBytes(6).toString("hex")}${TEMP_SUFFIX}`);
+    const handle = await this.#createTemp(key, path, temp);
+    let closed = false;
+    try {
+      let position = 0;
+      const writeChunk = async (chunk: Uint8Array) => {
+        for (let done = 0; done < chunk.length; ) {
+          const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position);
+          done += bytesWritten;
+          position += bytesWritten;
+        }
+      };
+      if (data instanceof Uint8Array) {
+        await writeChunk(data);
+      } else {
+        for await (const chunk of data) {
+          if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
+          await writeChunk(chunk);
+        }
+      }
+      if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
+      if (this.#fsync) await handle.sync();
+      const st = await handle.stat({ bigint: true });
+      closed = true;
+      await handle.close();
+      await rename(temp, path);
+      if (this.#fsync) await this.#syncDir(dir);
+      return metaOf(key, st);
+    } catch (error) {
+      if (!closed) await handle.close().catch(() => {});
+      await rm(temp, { force: true });
+      throw mapError(error, key, "write");
+    }
+  }
+
+  /** Creates the temp file, making parent directories; retries when a concurrent delete pruned them meanwhile. */
+  async #createTemp(key: string, path: string, temp: string): Promise<FileHandle> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await mkdir(dirname(path), { recursive: true });
+        await this.#checkParent(key, path);
+        return await open(temp, "wx");
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === "ENOENT" && attempt < 5) continue;
+        if (code === "ENOTDIR" || code === "EEXIST") {
+          throw new BackendError(`cannot write ${JSON.stringify(key)}: a parent of it is a file, not a directory`, {
+            code: "E_KEY_CONFLICT",
+            cause: error,
+          });
+        }
+        throw mapError(error, key, "create");
+      }
+    }
+  }
+
+  async #syncDir(dir: string): Promise<void> {
+    const handle = await open(dir, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async *list(prefix: string, opts: DriverListOptions): AsyncIterable<ObjectMeta> {
+    const slash = prefix.lastIndexOf("/");
+    const dirKey = prefix.slice(0, slash + 1);
+    const namePrefix = prefix.slice(slash + 1);
+    const dir = dirKey === "" ? this.#root : join(this.#root, ...dirKey.slice(0, -1).split("/"));
+    if (dirKey !== "") {
+      try {
+        await this.#checkParent(`${dirKey}x`, join(dir, "x"));
+      } catch (error) {
+        if (NotFoundError.isInstance(error)) return;
+        throw error;
+      }
+    }
+    yield* this.#walk(dir, dirKey, namePrefix, opts);
+  }
+
+  /** Lists one directory, sorted so the overall order is the byte order of full keys (a directory sorts as "name/"). */
+  async *#walk(dir: string, dirKey: string, namePrefix: string, opts: DriverListOptions): AsyncIterable<ObjectMeta> {
+    if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
+    let dirents: Dirent[];
+    try {
+      dirents = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === "ENOENT" || code === "ENOTDIR") return;
+      throw mapError(error, dirKey, "list");
+    }
+    const entries: { name: string; isDir: boolean; sortKey: string }[] = [];
+    for (const dirent of dirents) {
+      if (!dirent.name.startsWith(namePrefix) || isTempName(dirent.name)) continue;
+      let isDir = dirent.isDirectory();
+      if (dirent.isSymbolicLink()) {
+        if (!this.#follow) continue;
+        const target = await stat(join(dir, dirent.name)).catch(() => undefined);
+        if (!target) continue;
+        isDir = target.isDirectory();
+      } else if (!isDir && !dirent.isFile()) {
+        continue;
+      }
+      entries.push({ name: dirent.name, isDir, sortKey: isDir ? `${dirent.name}/` : dirent.name });
+    }
+    entries.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+
+    for (let i = 0; i < entries.length; ) {
+      // Stat files in small parallel batches: listing 10,000 keys must not be 10,000 sequential round trips.
+      const batch = entries.slice(i, i + LIST_STAT_CONCURRENCY);
+      i += batch.length;
+      const stats = await Promise.all(
+        batch.map((e) => (e.isDir ? undefined : stat(join(dir, e.name), { bigint: true }).catch(() => undefined))),
+      );
+      for (let j = 0; j < batch.length; j++) {
+        const entry = batch[j]!;
+        const key = dirKey + entry.name;
+        if (entry.isDir) {
+          if (opts.recursive) yield* this.#walk(join(dir, entry.name), `${key}/`, "", opts);
+          else yield { key: `${key}/`, size: 0, isPrefix: true };
+        } else {
+          const st = stats[j];
+          if (st) yield metaOf(key, st); // gone since readdir: skip, as an object store listing would
+        }
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.#path(key);
+    try {
+      await rm(path);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR" || code === "ERR_FS_EISDIR") return;
+      throw mapError(error, key, "delete");
+    }
+    await this.#pruneEmptyParents(dirname(path));
+  }
+
+  /** Object stores have no empty "directories": remove the ones a delete left behind, up to the root. */
+  async #pruneEmptyParents(dir: string): Promise<void> {
+    while (dir.startsWith(this.#rootPrefix)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return; // not empty, already gone, or not ours to remove
+      }
+      this.#safeDirs.delete(dir);
+      dir = dirname(dir);
+    }
+  }
+}
+
+/** A store over a local directory: `get` of a large file runs concurrent positioned reads into one buffer. */
+export function createFileStore(options: FileStoreOptions): ObjectStore {
+  if (typeof options !== "object" || options === null) {
+    throw new RangeConfigError("createFileStore needs { root }", { code: "E_INVALID_OPTION" });
+  }
+  if (typeof options.root !== "string" || !isAbsolute(options.root) || options.root.includes("\0")) {
+    throw new RangeConfigError(`file store root must be an absolute path, got ${JSON.stringify(options.root)}`, {
+      code: "E_INVALID_OPTION",
+    });
+  }
+  for (const flag of ["fsync", "followSymlinks"] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== "boolean") {
+      throw new RangeConfigError(`${flag} must be a boolean`, { code: "E_INVALID_OPTION" });
+    }
+  }
+  return createObjectStore(new FileDriver(options), options.engine ? { engine: options.engine } : {});
+}
