@@ -223,6 +223,23 @@ describe("createObjectStore reads", () => {
     expect(counts).toEqual({ stat: 0, read: 0, head: 0 });
   });
 
+  it("stores and returns copies, also for Buffers (whose slice() is a view)", async () => {
+    const store = createMemoryStore();
+    const input = Buffer.from("hello world");
+    await store.put("buf", input);
+    input[0] = 0x4a;
+    const first = await store.get("buf");
+    expect(Buffer.from(first).toString()).toBe("hello world");
+    first[0] = 0x4a;
+    expect(Buffer.from(await store.get("buf")).toString()).toBe("hello world");
+    await store.put("streamed", (async function* () {
+      yield Buffer.from([1, 2, 3]);
+    })());
+    const got = await store.get("streamed");
+    got[0] = 9;
+    expect([...(await store.get("streamed"))]).toEqual([1, 2, 3]);
+  });
+
   it("missing objects are NotFoundError; delete is idempotent; exists reflects state", async () => {
     const store = createMemoryStore();
     await expect(store.get("nope")).rejects.toBeInstanceOf(NotFoundError);

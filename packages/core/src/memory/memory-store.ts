@@ -120,7 +120,8 @@ class MemoryDriver implements StoreDriver, MemoryStoreProbe {
     try {
       await this.#delay(opts.signal);
       const object = this.#lookup(key);
-      return { data: object.data.slice(0, Math.min(length, object.data.length)), meta: this.#meta(key, object) };
+      // new Uint8Array(view) copies; `slice` would not when the stored bytes are a Buffer.
+      return { data: new Uint8Array(object.data.subarray(0, Math.min(length, object.data.length))), meta: this.#meta(key, object) };
     } finally {
       this.activeReads--;
     }
@@ -133,14 +134,14 @@ class MemoryDriver implements StoreDriver, MemoryStoreProbe {
   ): Promise<ObjectMeta> {
     let bytes: Uint8Array;
     if (data instanceof Uint8Array) {
-      bytes = data.slice();
+      bytes = new Uint8Array(data); // a copy even when `data` is a Buffer (whose slice() is a view)
     } else {
       const chunks: Uint8Array[] = [];
       for await (const chunk of data) {
         if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
-        chunks.push(chunk.slice());
+        chunks.push(chunk);
       }
-      bytes = Buffer.concat(chunks);
+      bytes = Buffer.concat(chunks); // concat copies into fresh memory
     }
     // Nothing is visible until the whole object is in hand: an aborted put leaves the old object, or none.
     if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);

@@ -1,0 +1,27 @@
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  samples: number[];
+}
+
+export function summarize(samples: number[]): Summary {
+  if (samples.length === 0) throw new Error("no samples");
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, samples };
+}
+
+/** Decimal megabytes per second (1 MB = 10^6 bytes), the unit storage vendors quote. */
+export function mbPerSec(bytes: number, ms: number): number {
+  return ms > 0 ? bytes / 1e6 / (ms / 1000) : Number.POSITIVE_INFINITY;
+}
+
+/** Calls `global.gc` when node runs with --expose-gc; otherwise does nothing. */
+export function maybeGc(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc === "function") gc();
+}
+
+export const now = (): number => performance.now();
