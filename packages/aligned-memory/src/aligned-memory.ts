@@ -58,7 +58,26 @@ export function allocateAligned(size: number, options: AllocateAlignedOptions = 
     throw new RangeConfigError(`the pure-JS aligned allocator holds at most 4 GiB, asked for ${size} bytes`);
   }
   const pages = Math.ceil(size / WASM_PAGE);
-  return new Uint8Array(new WasmMemory({ initial: pages, maximum: pages }).buffer, 0, size);
+  const buffer = new WasmMemory({ initial: pages, maximum: pages }).buffer;
+  wasmBuffers.add(buffer);
+  return new Uint8Array(buffer, 0, size);
+}
+
+/** Buffers from the fallback: their start is page-aligned although JS cannot see the address. */
+const wasmBuffers = new WeakSet<ArrayBufferLike>();
+/** What the fallback's page alignment proves (the engine maps wasm memory page by page). */
+const WASM_PROVEN_ALIGNMENT = 4096;
+
+/**
+ * Whether `view` starts at an address that is a multiple of `alignment` (a power of two). Exact with the native
+ * allocator (any memory); with the fallback, true only for views into memory it allocated.
+ */
+export function isAligned(view: ArrayBufferView, alignment: number): boolean {
+  if (!Number.isInteger(alignment) || alignment <= 0 || (alignment & (alignment - 1)) !== 0) {
+    throw new RangeConfigError(`alignment must be a power of two, got ${String(alignment)}`);
+  }
+  if (native) return native.address(view) % alignment === 0;
+  return alignment <= WASM_PROVEN_ALIGNMENT && wasmBuffers.has(view.buffer) && view.byteOffset % alignment === 0;
 }
 
 /** The address of a view's first byte, when the native allocator is loaded (for alignment checks); else undefined. */

@@ -2,6 +2,7 @@ export {
   addressOf,
   allocateAligned,
   allocatorKind,
+  isAligned,
   type AllocateAlignedOptions,
   type AllocatorKind,
 } from "./aligned-memory.js";

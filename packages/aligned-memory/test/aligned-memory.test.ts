@@ -2,7 +2,7 @@ import { closeSync, constants, openSync, readFileSync, readSync, rmSync, writeFi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { addressOf, allocateAligned, allocatorKind } from "../src/index.js";
+import { addressOf, allocateAligned, allocatorKind, isAligned } from "../src/index.js";
 
 describe("allocateAligned", () => {
   it("uses the native allocator when it is built (CI builds it)", () => {
@@ -53,5 +53,16 @@ describe("allocateAligned", () => {
       closeSync(fd);
       rmSync(path, { force: true });
     }
+  });
+});
+
+describe("isAligned", () => {
+  it("knows the alignment of views into aligned memory", () => {
+    const buf = allocateAligned(64 * 1024);
+    expect(isAligned(buf, 4096)).toBe(true);
+    expect(isAligned(buf.subarray(4096), 4096)).toBe(true);
+    expect(isAligned(buf.subarray(512), 4096)).toBe(false);
+    expect(isAligned(buf.subarray(512), 512)).toBe(true);
+    expect(() => isAligned(buf, 3000)).toThrow();
   });
 });
