@@ -1,3 +1,8 @@
+import { execFile } from "node:child_process";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   AbortError,
@@ -11,6 +16,8 @@ import {
   registerBackend,
   unregisterBackend,
 } from "../src/index.js";
+
+const execFileAsync = promisify(execFile);
 
 afterEach(() => {
   unregisterBackend("custom");
@@ -34,10 +41,17 @@ describe("openStore and the registry", () => {
     ["file:///tmp/x", "@range/file"],
     ["directio:///tmp/x", "@range/directio"],
   ])("%s without its package says how to install it", async (uri, pkg) => {
-    const error = await openStore(uri).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RangeConfigError);
-    expect((error as RangeConfigError).code).toBe("E_BACKEND_NOT_INSTALLED");
-    expect((error as Error).message).toContain(`pnpm add ${pkg}`);
+    // A plain Node process outside the workspace, with core alone: what a user's app sees. (Inside the monorepo
+    // every backend package is resolvable, so this cannot be checked in-process.)
+    const core = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "..", "dist", "index.js")).href;
+    const script = `import(${JSON.stringify(core)}).then((m) => m.openStore(${JSON.stringify(uri)}))
+      .then(() => console.log(JSON.stringify({ opened: true })),
+            (e) => console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })));`;
+    const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", script], { cwd: tmpdir() });
+    const result = JSON.parse(stdout) as { name: string; code: string; message: string };
+    expect(result.name).toBe("RangeConfigError");
+    expect(result.code).toBe("E_BACKEND_NOT_INSTALLED");
+    expect(result.message).toContain(`pnpm add ${pkg}`);
   });
 
   it("rejects unknown schemes and malformed URIs with RangeConfigError", async () => {
