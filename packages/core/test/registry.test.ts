@@ -47,7 +47,9 @@ describe("openStore and the registry", () => {
     const script = `import(${JSON.stringify(core)}).then((m) => m.openStore(${JSON.stringify(uri)}))
       .then(() => console.log(JSON.stringify({ opened: true })),
             (e) => console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })));`;
-    const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", script], { cwd: tmpdir() });
+    // pnpm puts its hoisted store on NODE_PATH for scripts, which CJS resolution honours; a user's app has none.
+    const env = { ...process.env, NODE_PATH: "" };
+    const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", script], { cwd: tmpdir(), env });
     const result = JSON.parse(stdout) as { name: string; code: string; message: string };
     expect(result.name).toBe("RangeConfigError");
     expect(result.code).toBe("E_BACKEND_NOT_INSTALLED");
