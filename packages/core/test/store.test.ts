@@ -132,6 +132,78 @@ describe("createObjectStore with openReader", () => {
   });
 });
 
+/** A driver whose readHead resolves on "headers" and delivers the head's body `bodyDelayMs` later. */
+function lateBodyDriver(data: Uint8Array, opts: { bodyDelayMs: number; headFails?: boolean; readFails?: boolean }) {
+  const events: string[] = [];
+  let headSignal: AbortSignal | undefined;
+  const driver: StoreDriver = {
+    scheme: "late",
+    stat: async () => {
+      throw new Error("no stat expected");
+    },
+    async readHead(key, length, { signal }) {
+      headSignal = signal;
+      events.push("head-headers");
+      const body = new Promise<Uint8Array>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          events.push("head-body");
+          if (opts.headFails) reject(new NotFoundError("head body failed"));
+          else resolve(data.slice(0, Math.min(length, data.length)));
+        }, opts.bodyDelayMs);
+        signal?.addEventListener("abort", () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        });
+      });
+      return { meta: { key, size: data.length, etag: '"v1"' }, data: body };
+    },
+    async read(_key, offset, length, { signal }) {
+      events.push("range");
+      await new Promise((r) => setTimeout(r, 2));
+      if (signal?.aborted) throw signal.reason;
+      if (opts.readFails) throw new NotFoundError("range failed");
+      return data.slice(offset, offset + length);
+    },
+    write: async () => ({ key: "", size: 0 }),
+    list: async function* () {},
+    delete: async () => {},
+  };
+  return { driver, events, headSignal: () => headSignal };
+}
+
+describe("createObjectStore with a head whose body arrives late", () => {
+  const engine = { minSplitSize: 64 * 1024, chunkSize: 64 * 1024, maxConcurrentRanges: 4 };
+
+  it("starts the other ranges as soon as the size is known, not when the head's body is in", async () => {
+    const data = patternBytes(1 * MiB);
+    const { driver, events } = lateBodyDriver(data, { bodyDelayMs: 40 });
+    const store = createObjectStore(driver, { engine });
+    expect(equalBytes(await store.get("k"), data)).toBe(true);
+    expect(events[0]).toBe("head-headers");
+    expect(events.indexOf("range")).toBeLessThan(events.indexOf("head-body"));
+    const assembled = new Uint8Array(data.length);
+    await store.readTo!("k", (offset, bytes) => assembled.set(bytes, offset));
+    expect(equalBytes(assembled, data)).toBe(true);
+    expect(equalBytes(await collect(store.getStream("k")), data)).toBe(true);
+  });
+
+  it("a failing head body aborts the ranges and is the error the caller sees", async () => {
+    const { driver } = lateBodyDriver(patternBytes(1 * MiB), { bodyDelayMs: 10, headFails: true });
+    const error = await createObjectStore(driver, { engine }).get("k").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect((error as Error).message).toBe("head body failed");
+  });
+
+  it("a failing range aborts the head's body", async () => {
+    const late = lateBodyDriver(patternBytes(1 * MiB), { bodyDelayMs: 5_000, readFails: true });
+    const startedAt = performance.now();
+    const error = await createObjectStore(late.driver, { engine }).get("k").catch((e: unknown) => e);
+    expect((error as Error).message).toBe("range failed");
+    expect(late.headSignal()?.aborted).toBe(true);
+    expect(performance.now() - startedAt).toBeLessThan(1_000);
+  });
+});
+
 describe("createObjectStore reads", () => {
   it("a small object costs ONE request and no stat when the driver has readHead", async () => {
     const { store, counts, backing } = countingDriver({ readHead: true });

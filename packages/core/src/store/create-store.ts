@@ -37,12 +37,51 @@ const DELETE_BATCH = 1000;
 /** Single deletes in flight when a driver has no batch delete. */
 const DELETE_CONCURRENCY = 16;
 
-/** How a read starts: the object's metadata, and its first bytes when the driver could fetch them in the same request. */
-interface OpenedObject {
-  meta: ObjectMeta;
-  head: Uint8Array | undefined;
-  read(offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array>;
-  close(): Promise<void>;
+/**
+ * One whole-object read: what the open learned (size, version, maybe the first bytes) and one abort signal shared by
+ * all its requests, aborted by the caller's signal or by the read's first failure.
+ */
+class ReadSession {
+  meta: ObjectMeta = { key: "", size: 0 };
+  /** Length of the prefix the open fetched (known as soon as the size is), 0 when none. */
+  headLength = 0;
+  /** That prefix's bytes; may still be arriving while the other ranges start. */
+  head: Promise<Uint8Array> | undefined;
+  read: (offset: number, length: number, opts: DriverReadOptions) => Promise<Uint8Array> = () =>
+    Promise.reject(new Error("read session not opened"));
+  closeReader: () => Promise<void> = async () => {};
+  readonly #controller = new AbortController();
+  readonly #parent: AbortSignal | undefined;
+  readonly #onParentAbort = () => this.fail(abortErrorFrom(this.#parent!));
+  #failed = false;
+  #error: unknown;
+
+  constructor(parent: AbortSignal | undefined) {
+    this.#parent = parent;
+    parent?.addEventListener("abort", this.#onParentAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Records the first failure and aborts every request of the read. */
+  fail(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#error = error;
+    this.#controller.abort(error);
+  }
+
+  /** The error the caller should see: the first failure, not the aborts it caused. */
+  rethrow(error: unknown): never {
+    throw this.#failed ? this.#error : error;
+  }
+
+  async close(): Promise<void> {
+    this.#parent?.removeEventListener("abort", this.#onParentAbort);
+    await this.closeReader();
+  }
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -168,51 +207,81 @@ class DriverObjectStore implements ObjectStore {
   }
 
   /**
-   * Opens one read of `key`: its size and version, and its first bytes when the driver got them in the same request.
+   * Opens one read of `key`: its size and version, and its first bytes when the driver gets them in the same request.
    * With `readHead`, an object below the split threshold is complete in ONE request and a large one costs no extra
-   * metadata call; with `openReader`, all ranges share one opened object. Every later range is pinned to the version
-   * seen here.
+   * metadata call (and when the driver resolves on the response headers, the other ranges start while the first
+   * body still arrives); with `openReader`, all ranges share one opened object. Every later range is pinned to the
+   * version seen here.
    */
-  async #open(key: string, engine: RangeEngine | false, signal: AbortSignal | undefined): Promise<OpenedObject> {
+  async #open(key: string, engine: RangeEngine | false, signal: AbortSignal | undefined): Promise<ReadSession> {
     const driver = this.#driver;
-    const signalOpt = signal ? { signal } : {};
+    const session = new ReadSession(signal);
     const probe = engine === false ? Number.MAX_SAFE_INTEGER : engine.options.minSplitSize;
-    if (driver.openReader) {
-      const reader = await driver.openReader(key, { ...signalOpt, headLength: probe });
-      try {
-        if (reader.head !== undefined) assertHead(reader.head, reader.meta, key);
-      } catch (error) {
-        await reader.close();
-        throw error;
+    try {
+      if (driver.openReader) {
+        const reader = await driver.openReader(key, { signal: session.signal, headLength: probe });
+        session.closeReader = () => reader.close();
+        session.meta = reader.meta;
+        if (reader.head !== undefined) {
+          assertHead(reader.head, reader.meta, key);
+          session.headLength = reader.head.length;
+          session.head = Promise.resolve(reader.head);
+        }
+        session.read = (o, l, opts) => reader.read(o, l, opts);
+        return session;
       }
-      return { meta: reader.meta, head: reader.head, read: (o, l, opts) => reader.read(o, l, opts), close: () => reader.close() };
+      const pinned = (meta: ObjectMeta): ReadSession["read"] => (offset, length, opts) =>
+        driver.read(key, offset, length, meta.etag !== undefined ? { ...opts, etag: meta.etag } : opts);
+      if (driver.readHead) {
+        const { data, meta }: DriverHead = await driver.readHead(key, probe, { signal: session.signal });
+        const headLength = Math.min(probe, meta.size);
+        session.meta = meta;
+        session.headLength = headLength;
+        session.head = Promise.resolve(data).then((bytes) => assertLength(bytes, headLength, `first ${headLength} bytes of ${JSON.stringify(key)}`));
+        session.head.catch((error: unknown) => session.fail(error));
+        session.read = pinned(meta);
+        return session;
+      }
+      session.meta = await driver.stat(key, { signal: session.signal });
+      session.read = pinned(session.meta);
+      return session;
+    } catch (error) {
+      await session.close();
+      return session.rethrow(error);
     }
-    const pinned = (meta: ObjectMeta): OpenedObject["read"] => (offset, length, opts) =>
-      driver.read(key, offset, length, meta.etag !== undefined ? { ...opts, etag: meta.etag } : opts);
-    if (driver.readHead) {
-      const { data, meta }: DriverHead = await driver.readHead(key, probe, signalOpt);
-      assertLength(data, Math.min(probe, meta.size), `first ${probe} bytes of ${JSON.stringify(key)}`);
-      return { meta, head: data, read: pinned(meta), close: async () => {} };
-    }
-    const meta = await driver.stat(key, signalOpt);
-    return { meta, head: undefined, read: pinned(meta), close: async () => {} };
   }
 
   /** A fetcher for the bytes from `base` on. */
-  #fetcher(opened: OpenedObject, base: number): RangeFetcher {
+  #fetcher(session: ReadSession, base: number): RangeFetcher {
     return (offset, length, signal, context) =>
-      opened.read(base + offset, length, {
+      session.read(base + offset, length, {
         signal,
         ...(context?.target ? { target: context.target } : {}),
         ...(context ? { progress: context.progress } : {}),
       });
   }
 
+  /**
+   * Runs the rest of a read (`rest`, under the session's signal) while the head's bytes are handed to `takeHead` as
+   * they arrive; the first failure of either aborts the other.
+   */
+  async #withHead<T>(session: ReadSession, takeHead: (head: Uint8Array) => void | Promise<void>, rest: () => Promise<T>): Promise<T> {
+    const headDone = session.head ? session.head.then(takeHead) : Promise.resolve();
+    headDone.catch((error: unknown) => session.fail(error));
+    const restDone = rest();
+    restDone.catch((error: unknown) => session.fail(error));
+    const [head, result] = await Promise.allSettled([headDone, restDone]);
+    if (head.status === "rejected") session.rethrow(head.reason);
+    if (result.status === "rejected") session.rethrow(result.reason);
+    return result.value;
+  }
+
   /** One request for what `#open` did not already return (no head, engine disabled). */
-  async #readWhole(key: string, opened: OpenedObject, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    const { size } = opened.meta;
+  async #readWhole(key: string, session: ReadSession): Promise<Uint8Array> {
+    if (session.head) return session.head;
+    const { size } = session.meta;
     if (size === 0) return new Uint8Array(0);
-    const bytes = await opened.read(0, size, signal ? { signal } : {});
+    const bytes = await session.read(0, size, { signal: session.signal });
     return assertLength(bytes, size, `object ${JSON.stringify(key)}`);
   }
 
@@ -244,18 +313,18 @@ class DriverObjectStore implements ObjectStore {
   async get(key: string, opts: GetOptions = {}): Promise<Uint8Array> {
     const engine = this.#prepareRead(key, opts);
     const startedAt = performance.now();
-    const opened = await this.#open(key, engine, opts.signal);
+    const session = await this.#open(key, engine, opts.signal);
     try {
       const headAt = performance.now();
-      const { meta, head } = opened;
+      const { meta, headLength: base } = session;
       const size = meta.size;
       const { into } = opts;
       if (into !== undefined && into.length < size) {
         throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
       }
 
-      if (engine === false || (head !== undefined && head.length >= size)) {
-        const bytes = head ?? (await this.#readWhole(key, opened, opts.signal));
+      if (engine === false || (session.head && base >= size)) {
+        const bytes = await this.#readWhole(key, session);
         opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
         opts.onStats?.(withHead(undefined, size, startedAt, headAt));
         if (!into) return bytes;
@@ -263,20 +332,25 @@ class DriverObjectStore implements ObjectStore {
         return into.subarray(0, size);
       }
 
-      const base = head?.length ?? 0;
       if (!into) assertFitsInBuffer(size);
       const data = into ? into.subarray(0, size) : this.#allocate(size);
-      if (head) data.set(head);
       const onProgress = this.#progress(opts, size, base);
-      const { stats } = await engine.download(size - base, this.#fetcher(opened, base), {
-        into: data.subarray(base),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(onProgress ? { onProgress } : {}),
-      });
-      opts.onStats?.(head ? withHead(stats, base, startedAt, headAt) : stats);
+      const { stats } = await this.#withHead(
+        session,
+        (head) => data.set(head),
+        () =>
+          engine.download(size - base, this.#fetcher(session, base), {
+            into: data.subarray(base),
+            signal: session.signal,
+            ...(onProgress ? { onProgress } : {}),
+          }),
+      );
+      opts.onStats?.(session.head ? withHead(stats, base, startedAt, headAt) : stats);
       return data;
+    } catch (error) {
+      return session.rethrow(error);
     } finally {
-      await opened.close();
+      await session.close();
     }
   }
 
@@ -284,13 +358,13 @@ class DriverObjectStore implements ObjectStore {
     const engine = this.#prepareRead(key, opts);
     if (typeof sink !== "function") throw new RangeConfigError("sink must be a function", { code: "E_INVALID_OPTION" });
     const startedAt = performance.now();
-    const opened = await this.#open(key, engine, opts.signal);
+    const session = await this.#open(key, engine, opts.signal);
     try {
       const headAt = performance.now();
-      const { meta, head } = opened;
+      const { meta, headLength: base } = session;
 
-      if (engine === false || (head !== undefined && head.length >= meta.size)) {
-        const bytes = head ?? (await this.#readWhole(key, opened, opts.signal));
+      if (engine === false || (session.head && base >= meta.size)) {
+        const bytes = await this.#readWhole(key, session);
         if (bytes.length > 0) await sink(0, bytes);
         opts.onProgress?.({ bytes: meta.size, total: meta.size, ranges: 1 });
         const stats = withHead(undefined, meta.size, startedAt, headAt);
@@ -298,20 +372,23 @@ class DriverObjectStore implements ObjectStore {
         return { meta, stats };
       }
 
-      const base = head?.length ?? 0;
-      if (head && base > 0) await sink(0, head);
       const onProgress = this.#progress(opts, meta.size, base);
-      const rest = await engine.downloadTo(
-        meta.size - base,
-        this.#fetcher(opened, base),
-        (offset, bytes) => sink(base + offset, bytes),
-        { ...(opts.signal ? { signal: opts.signal } : {}), ...(onProgress ? { onProgress } : {}) },
+      const rest = await this.#withHead(
+        session,
+        (head) => (head.length > 0 ? sink(0, head) : undefined),
+        () =>
+          engine.downloadTo(meta.size - base, this.#fetcher(session, base), (offset, bytes) => sink(base + offset, bytes), {
+            signal: session.signal,
+            ...(onProgress ? { onProgress } : {}),
+          }),
       );
-      const stats = head ? withHead(rest, base, startedAt, headAt) : rest;
+      const stats = session.head ? withHead(rest, base, startedAt, headAt) : rest;
       opts.onStats?.(stats);
       return { meta, stats };
+    } catch (error) {
+      return session.rethrow(error);
     } finally {
-      await opened.close();
+      await session.close();
     }
   }
 
@@ -323,23 +400,24 @@ class DriverObjectStore implements ObjectStore {
           throw new RangeConfigError("getStream() does not take `into`", { code: "E_INVALID_OPTION" });
         }
         const engine = store.#prepareRead(key, opts);
-        const opened = await store.#open(key, engine, opts.signal);
+        const session = await store.#open(key, engine, opts.signal);
         try {
-          const { meta, head } = opened;
-          if (engine === false || (head !== undefined && head.length >= meta.size)) {
-            const bytes = head ?? (await store.#readWhole(key, opened, opts.signal));
+          const { meta, headLength: base } = session;
+          if (engine === false || (session.head && base >= meta.size)) {
+            const bytes = await store.#readWhole(key, session);
             if (bytes.length > 0) yield bytes;
             return;
           }
-          const base = head?.length ?? 0;
-          if (head && base > 0) yield head;
+          if (session.head && base > 0) yield await session.head;
           const onProgress = store.#progress(opts, meta.size, base);
-          yield* engine.stream(meta.size - base, store.#fetcher(opened, base), {
-            ...(opts.signal ? { signal: opts.signal } : {}),
+          yield* engine.stream(meta.size - base, store.#fetcher(session, base), {
+            signal: session.signal,
             ...(onProgress ? { onProgress } : {}),
           });
+        } catch (error) {
+          session.rethrow(error);
         } finally {
-          await opened.close();
+          await session.close();
         }
       },
     };

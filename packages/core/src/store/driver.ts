@@ -15,8 +15,11 @@ export interface DriverReadOptions {
 }
 
 export interface DriverHead {
-  /** The first `min(length, size)` bytes of the object. */
-  data: Uint8Array;
+  /**
+   * The first `min(length, size)` bytes of the object. A promise lets the driver resolve `readHead` as soon as the
+   * response headers (and so the size) are known: the other ranges then start while this body still arrives.
+   */
+  data: Uint8Array | Promise<Uint8Array>;
   meta: ObjectMeta;
 }
 
