@@ -241,6 +241,21 @@ describe("createObjectStore reads", () => {
     expect(counts.read).toBe(1 + 9);
   });
 
+  it("knownMeta (e.g. from a listing) plans at once: no stat, no probing head", async () => {
+    const { store, counts, backing } = countingDriver({ readHead: true });
+    const big = patternBytes(9 * MiB);
+    const meta = await backing.put("big", big);
+    await backing.put("small", patternBytes(1000));
+    expect(equalBytes(await store.get("big", { knownMeta: meta }), big)).toBe(true);
+    expect(counts).toEqual({ stat: 0, read: 9, head: 0 });
+    await store.get("small", { knownMeta: { size: 1000 } });
+    expect(counts).toEqual({ stat: 0, read: 10, head: 0 });
+    await expect(store.get("big", { knownMeta: { size: -1 } })).rejects.toMatchObject({ name: "InvalidRangeError" });
+    // A stale listing: the object changed since, so the pinned etag no longer matches.
+    await backing.put("big", patternBytes(9 * MiB, 2));
+    await expect(store.get("big", { knownMeta: meta })).rejects.toMatchObject({ code: "E_OBJECT_CHANGED" });
+  });
+
   it("engine: false reads a large object in a single request", async () => {
     const { store, counts, backing } = countingDriver({ readHead: true });
     await backing.put("big", patternBytes(9 * MiB));

@@ -1,5 +1,6 @@
 import { raceAbort } from "../abort.js";
 import { resolveEngineOptions, type RangeEngineOptions } from "../engine/options.js";
+import { assertValidSize } from "../engine/plan.js";
 import { RangeEngine, allocateBuffer, assertFitsInBuffer, type RangeFetcher } from "../engine/range-engine.js";
 import type { DownloadProgress, RangeStats } from "../engine/stats.js";
 import {
@@ -201,6 +202,12 @@ class DriverObjectStore implements ObjectStore {
     if (opts.onStats !== undefined && typeof opts.onStats !== "function") {
       throw new RangeConfigError("onStats must be a function", { code: "E_INVALID_OPTION" });
     }
+    if (opts.knownMeta !== undefined) {
+      assertValidSize(opts.knownMeta?.size, "knownMeta.size");
+      if (opts.knownMeta.etag !== undefined && typeof opts.knownMeta.etag !== "string") {
+        throw new RangeConfigError("knownMeta.etag must be a string", { code: "E_INVALID_OPTION" });
+      }
+    }
     const engine = this.#engineFor(opts);
     throwIfAborted(opts.signal);
     return engine;
@@ -213,9 +220,9 @@ class DriverObjectStore implements ObjectStore {
    * body still arrives); with `openReader`, all ranges share one opened object. Every later range is pinned to the
    * version seen here.
    */
-  async #open(key: string, engine: RangeEngine | false, signal: AbortSignal | undefined): Promise<ReadSession> {
+  async #open(key: string, engine: RangeEngine | false, opts: GetOptions): Promise<ReadSession> {
     const driver = this.#driver;
-    const session = new ReadSession(signal);
+    const session = new ReadSession(opts.signal);
     const probe = engine === false ? Number.MAX_SAFE_INTEGER : engine.options.minSplitSize;
     try {
       if (driver.openReader) {
@@ -230,8 +237,13 @@ class DriverObjectStore implements ObjectStore {
         session.read = (o, l, opts) => reader.read(o, l, opts);
         return session;
       }
-      const pinned = (meta: ObjectMeta): ReadSession["read"] => (offset, length, opts) =>
-        driver.read(key, offset, length, meta.etag !== undefined ? { ...opts, etag: meta.etag } : opts);
+      const pinned = (meta: ObjectMeta): ReadSession["read"] => (offset, length, readOpts) =>
+        driver.read(key, offset, length, meta.etag !== undefined ? { ...readOpts, etag: meta.etag } : readOpts);
+      if (opts.knownMeta) {
+        session.meta = { ...opts.knownMeta, key };
+        session.read = pinned(session.meta);
+        return session;
+      }
       if (driver.readHead) {
         const { data, meta }: DriverHead = await driver.readHead(key, probe, { signal: session.signal });
         const headLength = Math.min(probe, meta.size);
@@ -313,7 +325,7 @@ class DriverObjectStore implements ObjectStore {
   async get(key: string, opts: GetOptions = {}): Promise<Uint8Array> {
     const engine = this.#prepareRead(key, opts);
     const startedAt = performance.now();
-    const session = await this.#open(key, engine, opts.signal);
+    const session = await this.#open(key, engine, opts);
     try {
       const headAt = performance.now();
       const { meta, headLength: base } = session;
@@ -358,7 +370,7 @@ class DriverObjectStore implements ObjectStore {
     const engine = this.#prepareRead(key, opts);
     if (typeof sink !== "function") throw new RangeConfigError("sink must be a function", { code: "E_INVALID_OPTION" });
     const startedAt = performance.now();
-    const session = await this.#open(key, engine, opts.signal);
+    const session = await this.#open(key, engine, opts);
     try {
       const headAt = performance.now();
       const { meta, headLength: base } = session;
@@ -400,7 +412,7 @@ class DriverObjectStore implements ObjectStore {
           throw new RangeConfigError("getStream() does not take `into`", { code: "E_INVALID_OPTION" });
         }
         const engine = store.#prepareRead(key, opts);
-        const session = await store.#open(key, engine, opts.signal);
+        const session = await store.#open(key, engine, opts);
         try {
           const { meta, headLength: base } = session;
           if (engine === false || (session.head && base >= meta.size)) {

@@ -20,6 +20,12 @@ export interface GetOptions extends DownloadOptions {
   engine?: RangeEngineOptions | false;
   /** Receives the engine's numbers once the read has finished. */
   onStats?: (stats: RangeStats) => void;
+  /**
+   * The object's size (and etag) when the caller already knows them, e.g. from a listing: the read then plans its
+   * ranges at once, with no metadata request and no probing first range. Reads are pinned to `etag` when given; a
+   * stale size fails (`InvalidRangeError` / `IntegrityError`) rather than returning wrong bytes.
+   */
+  knownMeta?: Pick<ObjectMeta, "size" | "etag">;
 }
 
 export interface GetRangeOptions {
