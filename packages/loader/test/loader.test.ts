@@ -1,0 +1,297 @@
+import { describe, expect, it } from "vitest";
+import {
+  MemoryBucket,
+  NotFoundError,
+  RangeConfigError,
+  createMemoryStore,
+  createObjectStore,
+  type ObjectStore,
+  type StoreDriver,
+} from "@range/core";
+import { createLoader, shard, shuffled, type Batch } from "../src/index.js";
+
+function keyName(i: number): string {
+  return `data/item-${String(i).padStart(5, "0")}.bin`;
+}
+
+async function fill(store: ObjectStore, count: number, size = 100): Promise<string[]> {
+  const keys: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const bytes = new Uint8Array(size).fill(i & 0xff);
+    bytes[0] = i >> 8;
+    await store.put(keyName(i), bytes);
+    keys.push(keyName(i));
+  }
+  return keys;
+}
+
+async function drain(loader: AsyncIterable<Batch>): Promise<Batch[]> {
+  const batches: Batch[] = [];
+  for await (const batch of loader) batches.push(batch);
+  return batches;
+}
+
+/**
+ * A store over memory whose reads take `delayFor(key)` ms (abortable) and that counts reads in flight, ever started,
+ * and still running after an abort.
+ */
+function slowStore(delayFor: (key: string) => number) {
+  const backing = createMemoryStore();
+  const counters = { active: 0, maxActive: 0, started: 0, stat: 0, head: 0, read: 0 };
+  const wait = (ms: number, signal?: AbortSignal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(resolve, ms);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      }, { once: true });
+    });
+  const track = async <T>(key: string, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> => {
+    counters.active++;
+    counters.started++;
+    counters.maxActive = Math.max(counters.maxActive, counters.active);
+    try {
+      await wait(delayFor(key), signal);
+      return await work();
+    } finally {
+      counters.active--;
+    }
+  };
+  const driver: StoreDriver = {
+    scheme: "slow",
+    stat: (key) => {
+      counters.stat++;
+      return backing.stat(key);
+    },
+    readHead: (key, length, { signal }) =>
+      track(key, signal, async () => {
+        counters.head++;
+        const meta = await backing.stat(key);
+        return { meta, data: await backing.getRange(key, 0, Math.min(length, meta.size)) };
+      }),
+    read: (key, offset, length, { signal }) =>
+      track(key, signal, () => {
+        counters.read++;
+        return backing.getRange(key, offset, length);
+      }),
+    write: (key, data, opts) => backing.put(key, data, opts),
+    list: (prefix, opts) => backing.list(prefix, opts),
+    delete: (key) => backing.delete(key),
+  };
+  return { store: createObjectStore(driver), backing, counters };
+}
+
+describe("createLoader", () => {
+  it("yields every object once, in key order, in batches of batchSize (last one short unless dropLast)", async () => {
+    const store = createMemoryStore();
+    const keys = await fill(store, 23);
+    const batches = await drain(createLoader(store, "data/", { batchSize: 5 }));
+    expect(batches.map((b) => b.length)).toEqual([5, 5, 5, 5, 3]);
+    expect(batches.flat().map((item) => item.key)).toEqual(keys);
+    const first = batches[0]![0]!;
+    expect(first.size).toBe(100);
+    expect(first.data).toBeInstanceOf(Uint8Array);
+    expect((await drain(createLoader(store, keys, { batchSize: 5, dropLast: true }))).map((b) => b.length)).toEqual([5, 5, 5, 5]);
+  });
+
+  it("applies an async transform to every item", async () => {
+    const store = createMemoryStore();
+    await fill(store, 6);
+    const batches = await drain(
+      createLoader(store, "data/", {
+        batchSize: 3,
+        transform: async (bytes, meta) => ({ first: bytes[1], key: meta.key }),
+      }),
+    );
+    expect(batches.flat().map((item) => item.data)).toEqual(
+      Array.from({ length: 6 }, (_, i) => ({ first: i, key: keyName(i) })),
+    );
+  });
+
+  it("ordered waits for a slow key and keeps order; unordered delivers everything else meanwhile", async () => {
+    // The slow keys are held by a gate the test opens itself: no wall-clock assumptions.
+    const slowKeys = new Set([keyName(0), keyName(5)]);
+    const run = async (ordering: "ordered" | "unordered") => {
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const { store, backing } = slowStore(() => 0);
+      await fill(backing, 40);
+      const gated: ObjectStore = {
+        ...store,
+        get: async (key, opts) => {
+          if (slowKeys.has(key)) await gate;
+          return store.get(key, opts);
+        },
+        list: (prefix, opts) => store.list(prefix, opts),
+      } as ObjectStore;
+      const keys: string[] = [];
+      let beforeGate = 0;
+      let gateOpen = false;
+      const opener = setTimeout(() => {
+        gateOpen = true;
+        open();
+      }, 150);
+      for await (const batch of createLoader(gated, "data/", { batchSize: 4, concurrency: 8, ordering })) {
+        if (!gateOpen) beforeGate += batch.length;
+        keys.push(...batch.map((i) => i.key));
+      }
+      clearTimeout(opener);
+      return { keys, beforeGate };
+    };
+    const ordered = await run("ordered");
+    expect(ordered.beforeGate).toBe(0);
+    expect(ordered.keys).toEqual(Array.from({ length: 40 }, (_, i) => keyName(i)));
+    const unordered = await run("unordered");
+    // Everything but the two gated keys (and a batch they would complete) arrives while they are stuck.
+    expect(unordered.beforeGate).toBeGreaterThanOrEqual(36);
+    expect(new Set(unordered.keys).size).toBe(40);
+    expect(unordered.keys.slice(-2).sort()).toEqual([keyName(0), keyName(5)]);
+  });
+
+  it("keeps at most `concurrency` requests in flight and bounded memory ahead of a slow consumer", async () => {
+    const { store, backing, counters } = slowStore(() => 2);
+    await fill(backing, 200);
+    const batchSize = 4;
+    const prefetch = 2;
+    const concurrency = 6;
+    let maxAhead = 0;
+    let consumed = 0;
+    for await (const batch of createLoader(store, "data/", { batchSize, prefetch, concurrency })) {
+      consumed += batch.length;
+      await new Promise((r) => setTimeout(r, 10)); // slow consumer
+      // Objects fetched or being fetched that the consumer has not received: the loader's memory.
+      maxAhead = Math.max(maxAhead, counters.started - consumed);
+    }
+    expect(consumed).toBe(200);
+    expect(counters.maxActive).toBeLessThanOrEqual(concurrency);
+    expect(maxAhead).toBeLessThanOrEqual(concurrency + (prefetch + 1) * batchSize);
+  });
+
+  it("break aborts every in-flight request: nothing runs after the loop", async () => {
+    const { store, backing, counters } = slowStore(() => 50);
+    await fill(backing, 100);
+    let batches = 0;
+    for await (const _batch of createLoader(store, "data/", { batchSize: 2, concurrency: 8 })) {
+      if (++batches === 2) break;
+    }
+    expect(counters.active).toBe(0);
+    const started = counters.started;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(counters.started).toBe(started);
+  });
+
+  it("signal.abort() rejects with AbortError and leaves nothing running", async () => {
+    const { store, backing, counters } = slowStore(() => 30);
+    await fill(backing, 100);
+    const controller = new AbortController();
+    const error = await (async () => {
+      for await (const _batch of createLoader(store, "data/", { batchSize: 2, concurrency: 8, signal: controller.signal })) {
+        controller.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect((error as Error).name).toBe("AbortError");
+    expect(counters.active).toBe(0);
+  });
+
+  it("an error in transform ends the loader with it and aborts the rest", async () => {
+    const { store, backing, counters } = slowStore((key) => (key === keyName(3) ? 1 : 40));
+    await fill(backing, 50);
+    const error = await drain(
+      createLoader(store, "data/", {
+        concurrency: 8,
+        transform: (bytes, meta) => {
+          if (meta.key === keyName(3)) throw new Error("corrupt sample");
+          return bytes;
+        },
+      }),
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toBe("corrupt sample");
+    expect(counters.active).toBe(0);
+  });
+
+  it('errors: "skip" reports failing items and goes on', async () => {
+    const store = createMemoryStore();
+    const keys = await fill(store, 10);
+    const skipped: string[] = [];
+    const batches = await drain(
+      createLoader(store, [...keys.slice(0, 5), "data/missing.bin", ...keys.slice(5)], {
+        batchSize: 4,
+        errors: "skip",
+        onSkip: (error, key) => {
+          expect(NotFoundError.isInstance(error)).toBe(true);
+          skipped.push(key);
+        },
+      }),
+    );
+    expect(skipped).toEqual(["data/missing.bin"]);
+    expect(batches.flat().map((i) => i.key)).toEqual(keys);
+    await expect(drain(createLoader(store, ["data/missing.bin"]))).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("shuffle is reproducible for a seed, differs per epoch, and keeps every key once", async () => {
+    const store = createMemoryStore();
+    const keys = await fill(store, 50);
+    const order = async (epoch: number, seed = 7) =>
+      (await drain(createLoader(store, "data/", { shuffle: true, seed, epoch, batchSize: 50 }))).flat().map((i) => i.key);
+    const e0 = await order(0);
+    expect(await order(0)).toEqual(e0);
+    expect(e0).not.toEqual(keys);
+    expect([...e0].sort()).toEqual(keys);
+    const e1 = await order(1);
+    expect(e1).not.toEqual(e0);
+    expect([...e1].sort()).toEqual(keys);
+    expect(await order(0, 8)).not.toEqual(e0);
+    expect(shuffled([1, 2, 3, 4, 5, 6, 7, 8], 42, 3)).toEqual(shuffled([1, 2, 3, 4, 5, 6, 7, 8], 42, 3));
+  });
+
+  it.each([1, 2, 3, 8])("rank/worldSize=%i gives disjoint shards that together cover every key once", async (worldSize) => {
+    const store = createMemoryStore();
+    const keys = await fill(store, 37);
+    const seen = new Map<string, number>();
+    for (let rank = 0; rank < worldSize; rank++) {
+      for (const batch of await drain(createLoader(store, "data/", { rank, worldSize, shuffle: true, seed: 3, batchSize: 4 }))) {
+        for (const item of batch) seen.set(item.key, (seen.get(item.key) ?? 0) + 1);
+      }
+    }
+    expect([...seen.keys()].sort()).toEqual(keys);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(shard([0, 1, 2, 3, 4, 5, 6], 1, 3)).toEqual([1, 4]);
+  });
+
+  it("over a prefix, sizes come from the listing: no stat and no probing request per object", async () => {
+    const { store, backing, counters } = slowStore(() => 0);
+    const size = 9 * 1024 * 1024; // above minSplitSize: 9 ranges of 1 MiB
+    for (let i = 0; i < 3; i++) await backing.put(`big/${i}`, new Uint8Array(size).fill(i + 1));
+    for (let i = 0; i < 5; i++) await backing.put(`small/${i}`, new Uint8Array(1000).fill(i + 1));
+    const big = await drain(createLoader(store, "big/", { batchSize: 3 }));
+    expect(big.flat().map((i) => (i.data as Uint8Array)[size - 1])).toEqual([1, 2, 3]);
+    expect(counters).toMatchObject({ stat: 0, head: 0, read: 27 });
+    await drain(createLoader(store, "small/"));
+    expect(counters).toMatchObject({ stat: 0, head: 0, read: 27 + 5 });
+    // An explicit key list has no sizes: each small object is still ONE request (the first range tells its size).
+    await drain(createLoader(store, ["small/0", "small/1"]));
+    expect(counters).toMatchObject({ stat: 0, head: 2, read: 32 });
+  });
+
+  it("rejects bad configuration before any I/O", () => {
+    const store = createMemoryStore({ bucket: new MemoryBucket() });
+    for (const config of [
+      { batchSize: 0 },
+      { concurrency: 1.5 },
+      { prefetch: -1 },
+      { rank: 2, worldSize: 2 },
+      { worldSize: 0 },
+      { ordering: "random" },
+      { errors: "ignore" },
+      { seed: -1 },
+      { transform: 3 },
+      { engine: { chunkSize: 0 } },
+      { batchsize: 4 },
+    ]) {
+      expect(() => createLoader(store, "data/", config as never)).toThrow(RangeConfigError);
+    }
+    expect(() => createLoader(store, ["../escape"])).toThrow(/key/);
+    expect(() => createLoader(store, 42 as never)).toThrow(RangeConfigError);
+  });
+});
