@@ -1,0 +1,1 @@
+export { createHttpStore, httpBackend, httpsBackend, type HttpStoreOptions } from "./http-store.js";
