@@ -1,0 +1,186 @@
+import {
+  BackendError,
+  IntegrityError,
+  InvalidKeyError,
+  InvalidRangeError,
+  NotFoundError,
+  abortErrorFrom,
+  isAbortError,
+  isRangeStoreError,
+  redactSecrets,
+} from "@range/core";
+
+/** What the SDK's errors carry that we read. Structural, so this module needs no SDK import. */
+interface SdkErrorShape {
+  name?: string;
+  message?: string;
+  code?: string;
+  Code?: string;
+  $fault?: "client" | "server";
+  $retryable?: { throttling?: boolean };
+  $metadata?: { httpStatusCode?: number; requestId?: string; extendedRequestId?: string };
+  $response?: { statusCode?: number; headers?: Record<string, string | undefined> };
+}
+
+/** What an S3 request was doing, for the message. */
+export interface S3ErrorContext {
+  /** The S3 operation, e.g. "GetObject". */
+  operation: string;
+  bucket: string;
+  /** Full object key (root prefix included), if the operation names one. */
+  key?: string;
+  /** The key as the caller named it (relative to the store's root), for NotFoundError.key. */
+  relativeKey?: string;
+  signal?: AbortSignal;
+}
+
+const AUTH_CODES = new Set([
+  "AccessDenied",
+  "SignatureDoesNotMatch",
+  "InvalidAccessKeyId",
+  "InvalidToken",
+  "ExpiredToken",
+  "TokenRefreshRequired",
+  "InvalidClientTokenId",
+  "AuthorizationHeaderMalformed",
+  "MissingSecurityHeader",
+  "AccountProblem",
+  "AllAccessDisabled",
+  "Forbidden",
+  "CredentialsProviderError",
+]);
+const THROTTLING_CODES = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "ThrottledException",
+  "RequestThrottled",
+  "RequestLimitExceeded",
+  "TooManyRequestsException",
+  "TooManyRequests",
+  "ProvisionedThroughputExceededException",
+  "BandwidthLimitExceeded",
+  "EC2ThrottledException",
+  "RequestThrottledException",
+]);
+const TRANSIENT_CODES = new Set(["RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable", "PriorRequestNotComplete"]);
+const NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "UND_ERR_SOCKET",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
+
+function statusOf(error: SdkErrorShape): number | undefined {
+  return error.$metadata?.httpStatusCode ?? error.$response?.statusCode;
+}
+
+function codeOf(error: SdkErrorShape): string {
+  return error.Code ?? error.name ?? "Error";
+}
+
+/** `Retry-After` in ms: delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function retryAfterOf(error: SdkErrorShape): number | undefined {
+  const headers = error.$response?.headers ?? {};
+  const value = headers["retry-after"] ?? headers["Retry-After"];
+  return parseRetryAfter(value);
+}
+
+/**
+ * A copy of the SDK error that keeps what helps debugging (code, status, request id, message) and drops the rest:
+ * the SDK's error objects carry the raw response and, from some servers, the string the server signed
+ * (`StringToSign`, `SignatureProvided`, `CanonicalRequest`), which must never reach a log.
+ */
+export function sanitizedCause(error: unknown): Error {
+  const e = (error ?? {}) as SdkErrorShape & { errno?: number; syscall?: string };
+  const cause = new Error(redactSecrets(String(e.message ?? error)));
+  cause.name = typeof e.name === "string" ? e.name : "Error";
+  const extra: Record<string, unknown> = {};
+  if (typeof e.code === "string") extra.code = e.code;
+  if (typeof e.Code === "string") extra.code = e.Code;
+  const status = statusOf(e);
+  if (status !== undefined) extra.statusCode = status;
+  if (e.$metadata?.requestId) extra.requestId = e.$metadata.requestId;
+  if (typeof e.errno === "number") extra.errno = e.errno;
+  if (typeof e.syscall === "string") extra.syscall = e.syscall;
+  return Object.assign(cause, extra);
+}
+
+function where(ctx: S3ErrorContext): string {
+  return ctx.key === undefined ? `s3://${ctx.bucket}` : `s3://${ctx.bucket}/${ctx.key}`;
+}
+
+/** True for a failure below HTTP: reset, refused, timeout, DNS, a body cut short. */
+function isNetworkError(error: SdkErrorShape): boolean {
+  const code = error.code ?? "";
+  return (
+    NETWORK_CODES.has(code) ||
+    error.name === "TimeoutError" ||
+    (statusOf(error) === undefined && (error.message === "aborted" || /socket hang up|ECONNRESET|premature close/i.test(error.message ?? "")))
+  );
+}
+
+/**
+ * Maps an SDK (or network) error to core's typed errors: missing → {@link NotFoundError}, 416 →
+ * {@link InvalidRangeError}, 412 → {@link IntegrityError} `E_OBJECT_CHANGED`, auth → {@link BackendError} `E_AUTH`
+ * (not retryable), throttling / 5xx / network → retryable {@link BackendError} with `retryAfterMs` when the server
+ * sent `Retry-After`. An abort of `ctx.signal` becomes core's AbortError. Messages and causes carry no secrets.
+ */
+export function mapS3Error(error: unknown, ctx: S3ErrorContext): Error {
+  if (ctx.signal?.aborted) return abortErrorFrom(ctx.signal);
+  if (isRangeStoreError(error)) return error;
+  if (isAbortError(error)) return error as Error;
+  const e = (error ?? {}) as SdkErrorShape;
+  const code = codeOf(e);
+  const status = statusOf(e);
+  const detail = redactSecrets(e.message && e.message !== code && e.message !== "UnknownError" ? `: ${e.message}` : "");
+  const base = `${ctx.operation} ${where(ctx)} failed: ${code}${status !== undefined ? ` (HTTP ${status})` : ""}${detail}`;
+  const cause = sanitizedCause(error);
+
+  if (code === "NoSuchKey" || code === "NotFound" || code === "NoSuchBucket" || (status === 404 && code !== "NoSuchUpload")) {
+    const what = code === "NoSuchBucket" ? `bucket ${JSON.stringify(ctx.bucket)} does not exist` : `s3 object ${JSON.stringify(ctx.relativeKey ?? ctx.key)} not found`;
+    return new NotFoundError(`${what} (${base})`, {
+      cause,
+      ...(code === "NoSuchBucket" ? { code: "E_NO_SUCH_BUCKET" } : {}),
+      ...(ctx.relativeKey !== undefined ? { key: ctx.relativeKey } : {}),
+    });
+  }
+  if (code === "PreconditionFailed" || status === 412) {
+    return new IntegrityError(`${where(ctx)} changed during the read (If-Match failed): ${base}`, { code: "E_OBJECT_CHANGED", cause });
+  }
+  if (code === "InvalidRange" || status === 416) return new InvalidRangeError(base, { cause });
+  if (code === "KeyTooLongError") return new InvalidKeyError(`key too long for S3 with the store's prefix: ${base}`, { cause });
+  if (AUTH_CODES.has(code) || status === 401 || status === 403) {
+    return new BackendError(`${base}. Check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profile or role) and the bucket policy`, {
+      code: "E_AUTH",
+      retryable: false,
+      cause,
+    });
+  }
+  const retryAfterMs = retryAfterOf(e);
+  const retryAfter = retryAfterMs !== undefined ? { retryAfterMs } : {};
+  if (THROTTLING_CODES.has(code) || e.$retryable?.throttling || status === 429 || status === 503) {
+    return new BackendError(base, { code: "E_THROTTLED", retryable: true, cause, ...retryAfter });
+  }
+  if (TRANSIENT_CODES.has(code) || (status !== undefined && status >= 500)) {
+    return new BackendError(base, { code: "E_SERVER", retryable: true, cause, ...retryAfter });
+  }
+  if (isNetworkError(e)) return new BackendError(base, { code: "E_NETWORK", retryable: true, cause });
+  return new BackendError(base, { code: "E_S3", retryable: false, cause });
+}

@@ -1,0 +1,59 @@
+import { startSeaweedFs, startSeaweedFsCluster, type SeaweedFsClusterOptions, type SeaweedFsServer } from "./seaweedfs/server.js";
+import type { S3Connection } from "./types.js";
+
+/** The part of vitest's `TestProject` a global setup uses; structural, so the kit does not depend on vitest. */
+export interface ProvideTarget {
+  provide(key: string, value: unknown): void;
+}
+
+export interface SeaweedFsGlobalSetupOptions extends SeaweedFsClusterOptions {
+  /** Start the multi-process cluster instead of one `weed server`. Default false. */
+  cluster?: boolean;
+  /** `provide()` key for the {@link S3Connection}. Default "s3". */
+  provideKey?: string;
+  /** Also set AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY in this process. Default true. */
+  setEnv?: boolean;
+}
+
+/** The connection data of a started S3 server, for `provide()` or a benchmark's config. */
+export function s3ConnectionOf(server: SeaweedFsServer, buckets: string[]): S3Connection {
+  return {
+    endpoint: server.endpoint,
+    region: server.region,
+    accessKeyId: server.accessKeyId,
+    secretAccessKey: server.secretAccessKey,
+    buckets,
+  };
+}
+
+/**
+ * A vitest `globalSetup` function: starts SeaweedFS (installing it on first use), creates `buckets`, provides an
+ * {@link S3Connection} under `provideKey` (read it in tests with `inject("s3")`), sets the AWS_* variables, and returns
+ * the teardown that stops the server.
+ *
+ * ```ts
+ * // test/global-setup.ts
+ * export default seaweedFsGlobalSetup({ buckets: ["range-test"] });
+ * ```
+ */
+export function seaweedFsGlobalSetup(options: SeaweedFsGlobalSetupOptions = {}): (project: ProvideTarget) => Promise<() => Promise<void>> {
+  return async (project) => {
+    const { cluster = false, provideKey = "s3", setEnv = true, ...serverOptions } = options;
+    const server = cluster ? await startSeaweedFsCluster(serverOptions) : await startSeaweedFs(serverOptions);
+    project.provide(provideKey, s3ConnectionOf(server, serverOptions.buckets ?? []));
+    const previous: Record<string, string | undefined> = {};
+    if (setEnv) {
+      for (const [name, value] of Object.entries(server.env())) {
+        previous[name] = process.env[name];
+        process.env[name] = value;
+      }
+    }
+    return async () => {
+      for (const [name, value] of Object.entries(previous)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await server.stop();
+    };
+  };
+}
