@@ -29,3 +29,33 @@ export function raceAbort<T>(
     );
   });
 }
+
+/** Per caller signal: the callbacks of our operations waiting on it, behind ONE listener. */
+const waiting = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `callback` once when `signal` aborts; returns the function that unregisters it. However many operations share
+ * one caller's signal (a loader passing its signal to every get), the signal carries a single listener of ours, so
+ * Node's MaxListenersExceededWarning never fires on the caller's signal because of us.
+ */
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let callbacks = waiting.get(signal);
+  if (!callbacks) {
+    const registered = new Set<() => void>();
+    callbacks = registered;
+    waiting.set(signal, registered);
+    signal.addEventListener(
+      "abort",
+      () => {
+        waiting.delete(signal);
+        for (const cb of registered) cb();
+      },
+      { once: true },
+    );
+  }
+  const set = callbacks;
+  set.add(callback);
+  return () => {
+    set.delete(callback);
+  };
+}

@@ -15,6 +15,7 @@ export {
   redactSecrets,
   type RangeStoreErrorOptions,
 } from "./errors.js";
+export { onAbort, raceAbort } from "./abort.js";
 export { backoffDelay, sleep } from "./engine/backoff.js";
 export {
   DEFAULT_ENGINE_OPTIONS,

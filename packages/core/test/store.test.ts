@@ -359,6 +359,28 @@ describe("createObjectStore reads", () => {
     expect(await store.exists("k")).toBe(false);
   });
 
+  it("many reads sharing one caller signal add one listener to it, and an abort still reaches them all", async () => {
+    const store = createMemoryStore({ latencyMs: 20 });
+    for (let i = 0; i < 40; i++) await store.put(`k${i}`, patternBytes(2 * MiB, i));
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      const controller = new AbortController();
+      const engine = { minSplitSize: 256 * 1024, chunkSize: 256 * 1024 };
+      const reads = Array.from({ length: 40 }, (_, i) => store.get(`k${i}`, { signal: controller.signal, engine }).catch((e: unknown) => e));
+      await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+      const results = await Promise.all(reads);
+      expect(results.every((r) => (r as Error).name === "AbortError")).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain("MaxListenersExceededWarning");
+      expect(store.probe.activeReads).toBe(0);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("a closed store refuses work", async () => {
     const store = createMemoryStore();
     await store[Symbol.asyncDispose]();

@@ -5,6 +5,7 @@ import {
   abortErrorFrom,
   assertValidKey,
   assertValidPrefix,
+  onAbort,
   type GetOptions,
   type ObjectMeta,
   type ObjectStore,
@@ -71,9 +72,8 @@ async function* runLoader(store: ObjectStore, source: string[] | string, config:
   // One listener per in-flight request; `concurrency` of them is by design.
   setMaxListeners(0, controller.signal);
   const parent = config.signal;
-  const onParentAbort = () => controller.abort(abortErrorFrom(parent!));
   if (parent?.aborted) throw abortErrorFrom(parent);
-  parent?.addEventListener("abort", onParentAbort, { once: true });
+  const stopWatchingParent = parent ? onAbort(parent, () => controller.abort(abortErrorFrom(parent))) : () => {};
 
   const inFlight = new Set<Promise<void>>();
   let fatal: { error: unknown } | undefined;
@@ -175,7 +175,7 @@ async function* runLoader(store: ObjectStore, source: string[] | string, config:
       });
     }
   } finally {
-    parent?.removeEventListener("abort", onParentAbort);
+    stopWatchingParent();
     if (!controller.signal.aborted) controller.abort(new AbortError("loader closed"));
     // Nothing may still run once the loop is over: wait for every aborted request to settle.
     await Promise.allSettled([...inFlight]);

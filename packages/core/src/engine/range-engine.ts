@@ -11,7 +11,7 @@ import {
   abortErrorFrom,
   isRangeStoreError,
 } from "../errors.js";
-import { raceAbort } from "../abort.js";
+import { onAbort, raceAbort } from "../abort.js";
 import { backoffDelay, sleep } from "./backoff.js";
 import {
   resolveEngineOptions,
@@ -111,8 +111,7 @@ function errorMessage(error: unknown): string {
 class RangeRun {
   readonly stats = new StatsRecorder();
   readonly #controller = new AbortController();
-  readonly #userSignal: AbortSignal | undefined;
-  readonly #onUserAbort = () => this.fail(abortErrorFrom(this.#userSignal!));
+  readonly #stopWatchingUser: () => void;
   #error: unknown;
   #failed = false;
 
@@ -123,10 +122,9 @@ class RangeRun {
     userSignal: AbortSignal | undefined,
     private readonly onProgress: DownloadOptions["onProgress"],
   ) {
-    this.#userSignal = userSignal;
     // Every in-flight attempt listens here: up to maxConcurrentRanges listeners is by design, not a leak.
     setMaxListeners(0, this.#controller.signal);
-    userSignal?.addEventListener("abort", this.#onUserAbort, { once: true });
+    this.#stopWatchingUser = userSignal ? onAbort(userSignal, () => this.fail(abortErrorFrom(userSignal))) : () => {};
   }
 
   get failed(): boolean {
@@ -147,7 +145,7 @@ class RangeRun {
 
   /** Ends the run: aborts what still runs (a consumer that stopped early) and detaches from the caller's signal. */
   close(): void {
-    this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
+    this.#stopWatchingUser();
     if (!this.#controller.signal.aborted) this.#controller.abort(new AbortError("download closed"));
   }
 

@@ -1,4 +1,4 @@
-import { raceAbort } from "../abort.js";
+import { onAbort, raceAbort } from "../abort.js";
 import { resolveEngineOptions, type RangeEngineOptions } from "../engine/options.js";
 import { assertValidSize } from "../engine/plan.js";
 import { RangeEngine, allocateBuffer, assertFitsInBuffer, type RangeFetcher } from "../engine/range-engine.js";
@@ -52,14 +52,12 @@ class ReadSession {
     Promise.reject(new Error("read session not opened"));
   closeReader: () => Promise<void> = async () => {};
   readonly #controller = new AbortController();
-  readonly #parent: AbortSignal | undefined;
-  readonly #onParentAbort = () => this.fail(abortErrorFrom(this.#parent!));
+  readonly #stopWatchingParent: () => void;
   #failed = false;
   #error: unknown;
 
   constructor(parent: AbortSignal | undefined) {
-    this.#parent = parent;
-    parent?.addEventListener("abort", this.#onParentAbort, { once: true });
+    this.#stopWatchingParent = parent ? onAbort(parent, () => this.fail(abortErrorFrom(parent))) : () => {};
   }
 
   get signal(): AbortSignal {
@@ -80,7 +78,7 @@ class ReadSession {
   }
 
   async close(): Promise<void> {
-    this.#parent?.removeEventListener("abort", this.#onParentAbort);
+    this.#stopWatchingParent();
     await this.closeReader();
   }
 }
