@@ -179,6 +179,33 @@ function makeServer(
   };
 }
 
+/**
+ * Runs `spawn` (which starts the server's processes, pushing each into `processes`), waits until S3 answers and the
+ * buckets exist, and returns the running server. On any failure it stops what started and removes the data dir.
+ */
+async function launch(
+  kind: string,
+  layout: Layout,
+  install: SeaweedFsInstall,
+  urls: { masterUrl: string; filerUrl: string },
+  options: SeaweedFsOptions,
+  spawn: (processes: ServerProcess[], timeoutMs: number) => Promise<void>,
+): Promise<SeaweedFsServer> {
+  const timeoutMs = options.startTimeoutMs ?? 90_000;
+  const processes: ServerProcess[] = [];
+  try {
+    await spawn(processes, timeoutMs);
+    await waitForS3(layout.credentials, processes, timeoutMs);
+    await createBuckets(layout.credentials, options.buckets ?? [], processes, timeoutMs);
+  } catch (error) {
+    await Promise.all(processes.map((p) => p.stop(0)));
+    await removeDataDir(layout);
+    throw error;
+  }
+  for (const p of processes) p.unref();
+  return makeServer(kind, layout, install, processes, urls, options);
+}
+
 async function withStartRetries<T>(what: string, start: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -232,8 +259,8 @@ export async function startSeaweedFs(options: SeaweedFsOptions = {}): Promise<Se
       ...(options.extraArgs ?? []),
     ];
     await mkdir(join(layout.dataDir, "data"));
-    const processes: ServerProcess[] = [];
-    try {
+    const urls = { masterUrl: `http://${LOOPBACK}:${master}`, filerUrl: `http://${LOOPBACK}:${filer}` };
+    return launch("seaweedfs", layout, install, urls, options, async (processes) => {
       processes.push(
         await ServerProcess.spawn({
           name: "seaweedfs server",
@@ -244,19 +271,7 @@ export async function startSeaweedFs(options: SeaweedFsOptions = {}): Promise<Se
           logFile: join(layout.dataDir, "server.log"),
         }),
       );
-      const timeoutMs = options.startTimeoutMs ?? 90_000;
-      await waitForS3(layout.credentials, processes, timeoutMs);
-      await createBuckets(layout.credentials, options.buckets ?? [], processes, timeoutMs);
-    } catch (error) {
-      await Promise.all(processes.map((p) => p.stop(0)));
-      await removeDataDir(layout);
-      throw error;
-    }
-    for (const p of processes) p.unref();
-    return makeServer("seaweedfs", layout, install, processes, {
-      masterUrl: `http://${LOOPBACK}:${master}`,
-      filerUrl: `http://${LOOPBACK}:${filer}`,
-    }, options);
+    });
   });
 }
 
@@ -287,8 +302,8 @@ export async function startSeaweedFsCluster(options: SeaweedFsClusterOptions = {
     layout.grpcPorts = [masterGrpc!, filerGrpc!, s3Grpc!, ...ports.slice(6).filter((_, i) => i % 2 === 1)];
     // host:port.grpcPort is how SeaweedFS addresses a server whose gRPC port is not port + 10000.
     const masterAddress = `${LOOPBACK}:${master}.${masterGrpc}`;
-    const timeoutMs = options.startTimeoutMs ?? 90_000;
-    const processes: ServerProcess[] = [];
+    const urls = { masterUrl: `http://${LOOPBACK}:${master}`, filerUrl: `http://${LOOPBACK}:${filer}` };
+    return launch("seaweedfs-cluster", layout, install, urls, options, async (processes, timeoutMs) => {
     const start = async (name: string, args: string[]) => {
       const child = await ServerProcess.spawn({
         name: `seaweedfs ${name}`,
@@ -306,7 +321,6 @@ export async function startSeaweedFsCluster(options: SeaweedFsClusterOptions = {
       await mkdir(path);
       return path;
     };
-    try {
       await start("master", [
         "master",
         `-ip=${LOOPBACK}`,
@@ -369,17 +383,6 @@ export async function startSeaweedFsCluster(options: SeaweedFsClusterOptions = {
         "-port.lance=0",
         ...(options.extraArgs ?? []),
       ]);
-      await waitForS3(layout.credentials, processes, timeoutMs);
-      await createBuckets(layout.credentials, options.buckets ?? [], processes, timeoutMs);
-    } catch (error) {
-      await Promise.all(processes.map((p) => p.stop(0)));
-      await removeDataDir(layout);
-      throw error;
-    }
-    for (const p of processes) p.unref();
-    return makeServer("seaweedfs-cluster", layout, install, processes, {
-      masterUrl: `http://${LOOPBACK}:${master}`,
-      filerUrl: `http://${LOOPBACK}:${filer}`,
-    }, options);
+    });
   });
 }
