@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll } from "vitest";
+import { randomBytes } from "@range/conformance";
 
 export const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "pnpm --filter @range/cli build" first (turbo's test task does)`);
@@ -78,17 +79,9 @@ export async function writeTree(root: string, files: Record<string, string | Uin
   }
 }
 
-/** Deterministic bytes (so a mismatch shows up as a wrong byte, not a wrong length). */
+/** Deterministic bytes (so a mismatch shows up as a wrong byte, not a wrong length), from the conformance kit. */
 export function pattern(size: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return Buffer.from(randomBytes(size, seed));
 }
 
 export function fileUri(path: string): string {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { randomBytes as fixtureRandomBytes } from "@range/conformance";
 import { createObjectStore, type ObjectStore, type RangeEngineOptions } from "@range/core";
 import { inject } from "vitest";
 import { S3Driver, type S3StoreOptions } from "../src/index.js";
@@ -77,17 +78,9 @@ export async function recordedStore(
   return { store: createObjectStore(driver, options.engine ? { engine: options.engine } : {}), driver, log };
 }
 
-/** Deterministic bytes. */
+/** Deterministic bytes, from the conformance kit. */
 export function bytes(size: number, seed: number): Uint8Array {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed * 2654435761 + 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return fixtureRandomBytes(size, seed);
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
