@@ -12,18 +12,17 @@ export function raceAbort<T>(
     return Promise.reject(reasonOf(signal));
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
+    const stop = onAbort(signal, () => {
       work.catch(() => {});
       reject(reasonOf(signal));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
+    });
     work.then(
       (value) => {
-        signal.removeEventListener("abort", onAbort);
+        stop();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
+        stop();
         reject(error);
       },
     );
@@ -35,8 +34,9 @@ const waiting = new WeakMap<AbortSignal, Set<() => void>>();
 
 /**
  * Calls `callback` once when `signal` aborts; returns the function that unregisters it. However many operations share
- * one caller's signal (a loader passing its signal to every get), the signal carries a single listener of ours, so
- * Node's MaxListenersExceededWarning never fires on the caller's signal because of us.
+ * one signal (a loader passing its signal to every get, the ranges of one download), it carries a single listener of
+ * ours, so Node's MaxListenersExceededWarning never fires because of us. `signal` must not be aborted yet: callers
+ * check `signal.aborted` first.
  */
 export function onAbort(signal: AbortSignal, callback: () => void): () => void {
   let callbacks = waiting.get(signal);

@@ -1,4 +1,3 @@
-import { setMaxListeners } from "node:events";
 import {
   AbortError,
   RangeConfigError,
@@ -69,8 +68,6 @@ export function createLoader(
 
 async function* runLoader(store: ObjectStore, source: string[] | string, config: ResolvedLoaderConfig): AsyncGenerator<Batch> {
   const controller = new AbortController();
-  // One listener per in-flight request; `concurrency` of them is by design.
-  setMaxListeners(0, controller.signal);
   const parent = config.signal;
   if (parent?.aborted) throw abortErrorFrom(parent);
   const stopWatchingParent = parent ? onAbort(parent, () => controller.abort(abortErrorFrom(parent))) : () => {};

@@ -1,3 +1,4 @@
+import { onAbort } from "../abort.js";
 import { abortErrorFrom } from "../errors.js";
 import type { ResolvedRetryOptions } from "./options.js";
 
@@ -20,14 +21,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortErrorFrom(signal));
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortErrorFrom(signal!));
-    };
+    const stop = signal
+      ? onAbort(signal, () => {
+          clearTimeout(timer);
+          reject(abortErrorFrom(signal));
+        })
+      : () => {};
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      stop();
       resolve();
     }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

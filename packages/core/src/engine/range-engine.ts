@@ -1,5 +1,4 @@
 import { constants as bufferConstants } from "node:buffer";
-import { setMaxListeners } from "node:events";
 import {
   AbortError,
   BackendError,
@@ -122,8 +121,6 @@ class RangeRun {
     userSignal: AbortSignal | undefined,
     private readonly onProgress: DownloadOptions["onProgress"],
   ) {
-    // Every in-flight attempt listens here: up to maxConcurrentRanges listeners is by design, not a leak.
-    setMaxListeners(0, this.#controller.signal);
     this.#stopWatchingUser = userSignal ? onAbort(userSignal, () => this.fail(abortErrorFrom(userSignal))) : () => {};
   }
 
@@ -174,8 +171,7 @@ class RangeRun {
   async #attempt(range: PlannedRange, attempt: number, target: Uint8Array | undefined): Promise<Uint8Array> {
     const attemptController = new AbortController();
     const runSignal = this.#controller.signal;
-    const onRunAbort = () => attemptController.abort(runSignal.reason);
-    runSignal.addEventListener("abort", onRunAbort, { once: true });
+    const stopForwarding = onAbort(runSignal, () => attemptController.abort(runSignal.reason));
     const timer = new StallTimer(this.options.rangeTimeoutMs, () => {
       attemptController.abort(
         new TimeoutError(`${describeRange(range)} made no progress for ${this.options.rangeTimeoutMs} ms`),
@@ -214,7 +210,7 @@ class RangeRun {
     } finally {
       timer.stop();
       this.stats.requestEnded();
-      runSignal.removeEventListener("abort", onRunAbort);
+      stopForwarding();
     }
   }
 
