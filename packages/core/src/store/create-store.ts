@@ -83,6 +83,11 @@ class ReadSession {
   }
 }
 
+/** The read needs no engine: single-request mode, or the open already returned the whole object. */
+function isWholeInOne(engine: RangeEngine | false, session: ReadSession): boolean {
+  return engine === false || (session.head !== undefined && session.headLength >= session.meta.size);
+}
+
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortErrorFrom(signal);
 }
@@ -333,7 +338,7 @@ class DriverObjectStore implements ObjectStore {
         throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
       }
 
-      if (engine === false || (session.head && base >= size)) {
+      if (isWholeInOne(engine, session)) {
         const bytes = await this.#readWhole(key, session);
         opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
         opts.onStats?.(withHead(undefined, size, startedAt, headAt));
@@ -373,7 +378,7 @@ class DriverObjectStore implements ObjectStore {
       const headAt = performance.now();
       const { meta, headLength: base } = session;
 
-      if (engine === false || (session.head && base >= meta.size)) {
+      if (isWholeInOne(engine, session)) {
         const bytes = await this.#readWhole(key, session);
         if (bytes.length > 0) await sink(0, bytes);
         opts.onProgress?.({ bytes: meta.size, total: meta.size, ranges: 1 });
@@ -413,7 +418,7 @@ class DriverObjectStore implements ObjectStore {
         const session = await store.#open(key, engine, opts);
         try {
           const { meta, headLength: base } = session;
-          if (engine === false || (session.head && base >= meta.size)) {
+          if (isWholeInOne(engine, session)) {
             const bytes = await store.#readWhole(key, session);
             if (bytes.length > 0) yield bytes;
             return;
