@@ -64,6 +64,11 @@ class ReadSession {
     return this.#controller.signal;
   }
 
+  /** The open already returned the whole object: nothing is left for the engine. */
+  get headIsWhole(): boolean {
+    return this.head !== undefined && this.headLength >= this.meta.size;
+  }
+
   /** Records the first failure and aborts every request of the read. */
   fail(error: unknown): void {
     if (this.#failed) return;
@@ -81,11 +86,6 @@ class ReadSession {
     this.#stopWatchingParent();
     await this.closeReader();
   }
-}
-
-/** The read needs no engine: single-request mode, or the open already returned the whole object. */
-function isWholeInOne(engine: RangeEngine | false, session: ReadSession): boolean {
-  return engine === false || (session.head !== undefined && session.headLength >= session.meta.size);
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -338,7 +338,7 @@ class DriverObjectStore implements ObjectStore {
         throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
       }
 
-      if (isWholeInOne(engine, session)) {
+      if (engine === false || session.headIsWhole) {
         const bytes = await this.#readWhole(key, session);
         opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
         opts.onStats?.(withHead(undefined, size, startedAt, headAt));
@@ -378,7 +378,7 @@ class DriverObjectStore implements ObjectStore {
       const headAt = performance.now();
       const { meta, headLength: base } = session;
 
-      if (isWholeInOne(engine, session)) {
+      if (engine === false || session.headIsWhole) {
         const bytes = await this.#readWhole(key, session);
         if (bytes.length > 0) await sink(0, bytes);
         opts.onProgress?.({ bytes: meta.size, total: meta.size, ranges: 1 });
@@ -418,7 +418,7 @@ class DriverObjectStore implements ObjectStore {
         const session = await store.#open(key, engine, opts);
         try {
           const { meta, headLength: base } = session;
-          if (isWholeInOne(engine, session)) {
+          if (engine === false || session.headIsWhole) {
             const bytes = await store.#readWhole(key, session);
             if (bytes.length > 0) yield bytes;
             return;
