@@ -2,7 +2,6 @@ import { constants as fsConstants } from "node:fs";
 import { rm, stat, type FileHandle } from "node:fs/promises";
 import {
   BackendError,
-  IntegrityError,
   RangeConfigError,
   abortErrorFrom,
   createObjectStore,
@@ -11,7 +10,7 @@ import {
   type ObjectStore,
 } from "@range/core";
 import { allocateAligned, isAligned } from "@range/aligned-memory";
-import { FileDriver, checkFileStoreOptions, type FileStoreOptions } from "@range/file";
+import { FileDriver, checkFileStoreOptions, shrankError, type FileStoreOptions } from "@range/file";
 
 export interface DirectIoStoreOptions extends Omit<FileStoreOptions, "hugePages"> {
   /**
@@ -117,7 +116,7 @@ export class DirectIoDriver extends FileDriver {
     // allocator, engine ranges being multiples of 64 KiB): whole blocks go straight in, only a ragged tail is staged.
     if (target !== undefined && offset % block === 0 && isAligned(target, block)) {
       const body = length - (length % block);
-      if (body > 0 && (await preadDirect(handle, target.subarray(0, body), offset, opts)) < body) this.#shrank(meta);
+      if (body > 0 && (await preadDirect(handle, target.subarray(0, body), offset, opts)) < body) throw shrankError(meta.key);
       if (body < length) await this.#readStaged(handle, meta, offset + body, target.subarray(body), opts);
       return target;
     }
@@ -137,17 +136,13 @@ export class DirectIoDriver extends FileDriver {
       const scratch = this.#scratch.acquire(spanEnd - start);
       try {
         const got = await preadDirect(handle, scratch.subarray(0, spanEnd - start), start, opts);
-        if (got < position - start + want) this.#shrank(meta);
+        if (got < position - start + want) throw shrankError(meta.key);
         out.set(scratch.subarray(position - start, position - start + want), done);
       } finally {
         this.#scratch.release(scratch);
       }
       done += want;
     }
-  }
-
-  #shrank(meta: ObjectMeta): never {
-    throw new IntegrityError(`file ${JSON.stringify(meta.key)} shrank while it was being read`, { code: "E_OBJECT_CHANGED" });
   }
 
   /**

@@ -80,6 +80,11 @@ function mapError(error: unknown, key: string, action: string): unknown {
   return new BackendError(`${what} failed: ${code}`, { code: `E_FS_${code}`, retryable: RETRYABLE_CODES.has(code), cause: error });
 }
 
+/** A file that ended before the size it had when the read began: changed under the reader. */
+export function shrankError(key: string): IntegrityError {
+  return new IntegrityError(`file ${JSON.stringify(key)} shrank while it was being read`, { code: "E_OBJECT_CHANGED" });
+}
+
 /** Reads exactly `out.length` bytes at `position`, in pieces, reporting progress after each. */
 async function preadFully(
   handle: FileHandle,
@@ -93,7 +98,7 @@ async function preadFully(
     const want = Math.min(MAX_PREAD, out.length - done);
     const { bytesRead } = await handle.read(out, done, want, position + done);
     if (bytesRead === 0) {
-      throw new IntegrityError(`file ${JSON.stringify(key)} shrank while it was being read`, { code: "E_OBJECT_CHANGED" });
+      throw shrankError(key);
     }
     done += bytesRead;
     opts.progress?.();
