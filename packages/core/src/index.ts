@@ -78,6 +78,12 @@ export {
   registerBackend,
   registeredSchemes,
   unregisterBackend,
+  listBuckets,
+  createBucket,
+  deleteBucket,
+  type BucketCallOptions,
+  type BucketInfo,
+  type BucketManager,
   type BackendPlugin,
   type RegisterBackendOptions,
 } from "./registry.js";

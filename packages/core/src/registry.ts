@@ -2,13 +2,38 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { RangeConfigError } from "./errors.js";
-import { createMemoryStore, memoryBucket, type MemoryStoreOptions } from "./memory/memory-store.js";
+import { createMemoryStore, memoryBucket, memoryBucketManager, type MemoryStoreOptions } from "./memory/memory-store.js";
 import type { ObjectStore } from "./store/types.js";
 
 export interface BackendPlugin<O = unknown> {
   /** URI scheme without the colon, e.g. "s3". */
   scheme: string;
   create(url: URL, options?: O): ObjectStore | Promise<ObjectStore>;
+  /** Bucket (container) management, for backends whose URIs name one: `s3://bucket`, `az://container`, `gs://bucket`. */
+  buckets?: BucketManager<O>;
+}
+
+/** A bucket (S3, GCS) or container (Azure). */
+export interface BucketInfo {
+  name: string;
+  /** When the service reports it. */
+  created?: Date;
+}
+
+export interface BucketCallOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * What a backend implements so {@link listBuckets}, {@link createBucket} and {@link deleteBucket} work for its
+ * scheme. `options` are the same the backend's `create` takes (endpoint, credentials, ...). Errors are typed:
+ * `NotFoundError` for a missing bucket, `BackendError` with code `E_BUCKET_EXISTS` / `E_BUCKET_NOT_EMPTY`.
+ */
+export interface BucketManager<O = unknown> {
+  list(options: O | undefined, call: BucketCallOptions): AsyncIterable<BucketInfo>;
+  create(name: string, options: O | undefined, call: BucketCallOptions): Promise<void>;
+  /** Deletes an empty bucket. */
+  delete(name: string, options: O | undefined, call: BucketCallOptions): Promise<void>;
 }
 
 export interface RegisterBackendOptions {
@@ -35,6 +60,7 @@ export const memoryBackend: BackendPlugin<Omit<MemoryStoreOptions, "bucket" | "p
     const prefix = path === "" || path.endsWith("/") ? path : `${path}/`;
     return createMemoryStore({ ...options, bucket: memoryBucket(decodeURIComponent(url.host)), prefix });
   },
+  buckets: memoryBucketManager,
 };
 
 const backends = new Map<string, BackendPlugin>([["memory", memoryBackend as BackendPlugin]]);
@@ -46,6 +72,9 @@ function assertPlugin(plugin: unknown): asserts plugin is BackendPlugin {
     throw new RangeConfigError("a backend plugin is an object { scheme: string, create(url, options) }", {
       code: "E_INVALID_BACKEND",
     });
+  }
+  if (p.buckets !== undefined && !["list", "create", "delete"].every((m) => typeof (p.buckets as unknown as Record<string, unknown>)[m] === "function")) {
+    throw new RangeConfigError("a backend plugin's `buckets` has list(), create() and delete()", { code: "E_INVALID_BACKEND" });
   }
   if (!SCHEME_PATTERN.test(p.scheme)) {
     throw new RangeConfigError(`backend scheme ${JSON.stringify(p.scheme)} is not a valid URI scheme (lowercase, no ":")`, {
@@ -164,15 +193,61 @@ function parseStoreUri(uri: unknown): URL {
  */
 export async function openStore(uri: string, options?: unknown): Promise<ObjectStore> {
   const url = parseStoreUri(uri);
-  const scheme = url.protocol.slice(0, -1);
-  let plugin = backends.get(scheme);
-  if (!plugin) {
-    let pending = loading.get(scheme);
-    if (!pending) {
-      pending = loadBackend(scheme).finally(() => loading.delete(scheme));
-      loading.set(scheme, pending);
-    }
-    plugin = await pending;
-  }
+  const plugin = await pluginFor(url.protocol.slice(0, -1));
   return plugin.create(url, options);
+}
+
+async function pluginFor(scheme: string): Promise<BackendPlugin> {
+  const plugin = backends.get(scheme);
+  if (plugin) return plugin;
+  let pending = loading.get(scheme);
+  if (!pending) {
+    pending = loadBackend(scheme).finally(() => loading.delete(scheme));
+    loading.set(scheme, pending);
+  }
+  return pending;
+}
+
+/** The bucket a URI names (`s3://name`, with nothing after it) and the plugin that manages it. */
+async function bucketTarget(uri: string, what: string): Promise<{ name: string; manager: BucketManager; scheme: string }> {
+  const url = parseStoreUri(uri);
+  const scheme = url.protocol.slice(0, -1);
+  const name = decodeURIComponent(url.host);
+  if (name === "" || url.pathname.replace(/^\/+$/, "") !== "" || url.search !== "" || url.hash !== "") {
+    throw new RangeConfigError(`${what} takes a bucket URI like "${scheme}://name" with no path, got ${JSON.stringify(uri)}`, {
+      code: "E_INVALID_URI",
+    });
+  }
+  return { name, scheme, manager: managerOf(await pluginFor(scheme), scheme) };
+}
+
+function managerOf(plugin: BackendPlugin, scheme: string): BucketManager {
+  if (!plugin.buckets) {
+    throw new RangeConfigError(`"${scheme}://" has no buckets to manage`, { code: "E_UNSUPPORTED" });
+  }
+  return plugin.buckets;
+}
+
+/** Buckets (containers) visible with `options`' credentials on the service `scheme` names ("s3" or "s3://"). */
+export async function* listBuckets(scheme: string, options?: unknown, call: BucketCallOptions = {}): AsyncIterable<BucketInfo> {
+  const name = typeof scheme === "string" ? scheme.replace(/:(\/\/)?$/, "") : scheme;
+  if (typeof name !== "string" || !SCHEME_PATTERN.test(name)) {
+    throw new RangeConfigError(`listBuckets takes a scheme like "s3" or "s3://", got ${JSON.stringify(scheme)}`, { code: "E_INVALID_URI" });
+  }
+  call.signal?.throwIfAborted();
+  yield* managerOf(await pluginFor(name), name).list(options, call);
+}
+
+/** Creates the bucket `uri` names (`s3://name`). Fails with code `E_BUCKET_EXISTS` when it already exists. */
+export async function createBucket(uri: string, options?: unknown, call: BucketCallOptions = {}): Promise<void> {
+  const { name, manager } = await bucketTarget(uri, "createBucket");
+  call.signal?.throwIfAborted();
+  await manager.create(name, options, call);
+}
+
+/** Deletes the empty bucket `uri` names. `NotFoundError` when missing, code `E_BUCKET_NOT_EMPTY` when not empty. */
+export async function deleteBucket(uri: string, options?: unknown, call: BucketCallOptions = {}): Promise<void> {
+  const { name, manager } = await bucketTarget(uri, "deleteBucket");
+  call.signal?.throwIfAborted();
+  await manager.delete(name, options, call);
 }

@@ -1,6 +1,7 @@
 import { sleep } from "../engine/backoff.js";
 import type { RangeEngineOptions } from "../engine/options.js";
-import { IntegrityError, InvalidRangeError, NotFoundError, RangeConfigError, abortErrorFrom } from "../errors.js";
+import { BackendError, IntegrityError, InvalidRangeError, NotFoundError, RangeConfigError, abortErrorFrom } from "../errors.js";
+import type { BucketManager } from "../registry.js";
 import { createObjectStore } from "../store/create-store.js";
 import type { DriverHead, DriverListOptions, DriverReadOptions, StoreDriver } from "../store/driver.js";
 import { assertValidPrefix, oneLevelEntry } from "../store/keys.js";
@@ -16,6 +17,7 @@ interface StoredObject {
 /** The objects of one named memory bucket. `memory://name` URIs with the same name share one. */
 export class MemoryBucket {
   readonly objects = new Map<string, StoredObject>();
+  readonly created = new Date();
   #version = 0;
 
   nextEtag(size: number): string {
@@ -24,6 +26,31 @@ export class MemoryBucket {
 }
 
 const buckets = new Map<string, MemoryBucket>();
+
+/**
+ * Bucket management for `memory://`: a bucket exists once created here or once a store is opened on it (opening
+ * makes it, as before this API existed).
+ */
+export const memoryBucketManager: BucketManager = {
+  async *list(_options, call) {
+    for (const [name, bucket] of [...buckets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      call.signal?.throwIfAborted();
+      yield { name, created: bucket.created };
+    }
+  },
+  async create(name) {
+    if (buckets.has(name)) throw new BackendError(`memory bucket ${JSON.stringify(name)} already exists`, { code: "E_BUCKET_EXISTS" });
+    memoryBucket(name);
+  },
+  async delete(name) {
+    const bucket = buckets.get(name);
+    if (!bucket) throw new NotFoundError(`no memory bucket ${JSON.stringify(name)}`, { code: "E_NO_SUCH_BUCKET" });
+    if (bucket.objects.size > 0) {
+      throw new BackendError(`memory bucket ${JSON.stringify(name)} is not empty (${bucket.objects.size} objects)`, { code: "E_BUCKET_NOT_EMPTY" });
+    }
+    buckets.delete(name);
+  },
+};
 
 /** The shared bucket behind `memory://<name>` in this process. */
 export function memoryBucket(name: string): MemoryBucket {
