@@ -19,11 +19,14 @@ export { onAbort, raceAbort } from "./abort.js";
 export { backoffDelay, sleep } from "./engine/backoff.js";
 export {
   DEFAULT_ENGINE_OPTIONS,
+  DEFAULT_HEDGE_OPTIONS,
   GiB,
   KiB,
   MiB,
   resolveEngineOptions,
+  type HedgeOptions,
   type RangeEngineOptions,
+  type ResolvedHedgeOptions,
   type ResolvedRangeEngineOptions,
   type ResolvedRetryOptions,
   type RetryOptions,

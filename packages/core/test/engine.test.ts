@@ -26,6 +26,7 @@ describe("RangeEngine options", () => {
       minSplitSize: 4 * MiB,
       rangeTimeoutMs: 30_000,
       retry: { attempts: 4, baseDelayMs: 100, maxDelayMs: 5_000 },
+      hedge: false,
     });
     expect(DEFAULT_ENGINE_OPTIONS.chunkSize).toBe(64 * MiB);
   });

@@ -14,6 +14,41 @@ export interface RetryOptions {
   maxDelayMs?: number;
 }
 
+/**
+ * Hedged requests (off by default: they cost extra requests). Once `minSamples` ranges of a download have completed,
+ * a range still running after `multiplier` × the `percentile`-th completion time of its siblings (and at least
+ * `minDelayMs`) is requested a second time; the first answer wins and the other request is aborted. At most
+ * `maxFraction` of a download's ranges (at least one) are hedged.
+ */
+export interface HedgeOptions {
+  /** Which completion time of the siblings a range must exceed, as a fraction in (0, 1]. Default 0.9. */
+  percentile?: number;
+  /** Factor on that time, ≥ 1. Default 1.5. */
+  multiplier?: number;
+  /** Completed ranges needed before any range is hedged. Default 3. */
+  minSamples?: number;
+  /** Never hedge a request younger than this, in ms. Default 20. */
+  minDelayMs?: number;
+  /** Budget: most hedged requests per download as a fraction of its ranges, in (0, 1]. Default 0.1. */
+  maxFraction?: number;
+}
+
+export interface ResolvedHedgeOptions {
+  percentile: number;
+  multiplier: number;
+  minSamples: number;
+  minDelayMs: number;
+  maxFraction: number;
+}
+
+export const DEFAULT_HEDGE_OPTIONS: Readonly<ResolvedHedgeOptions> = Object.freeze({
+  percentile: 0.9,
+  multiplier: 1.5,
+  minSamples: 3,
+  minDelayMs: 20,
+  maxFraction: 0.1,
+});
+
 export interface RangeEngineOptions {
   /** Upper bound of one range, in bytes. Default 64 MiB (s3dlio's value). */
   chunkSize?: number;
@@ -27,6 +62,8 @@ export interface RangeEngineOptions {
    */
   rangeTimeoutMs?: number;
   retry?: RetryOptions;
+  /** Re-issue ranges that lag far behind their siblings (tail latency); `true` for the defaults. Default off. */
+  hedge?: boolean | HedgeOptions;
 }
 
 export interface ResolvedRetryOptions {
@@ -41,6 +78,8 @@ export interface ResolvedRangeEngineOptions {
   minSplitSize: number;
   rangeTimeoutMs: number;
   retry: ResolvedRetryOptions;
+  /** `false` when hedging is off. */
+  hedge: ResolvedHedgeOptions | false;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: Readonly<ResolvedRangeEngineOptions> = Object.freeze({
@@ -49,6 +88,7 @@ export const DEFAULT_ENGINE_OPTIONS: Readonly<ResolvedRangeEngineOptions> = Obje
   minSplitSize: 4 * MiB,
   rangeTimeoutMs: 30_000,
   retry: Object.freeze({ attempts: 4, baseDelayMs: 100, maxDelayMs: 5_000 }),
+  hedge: false,
 });
 
 /** One range must fit in one buffer. */
@@ -75,8 +115,37 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-const ENGINE_KEYS = new Set(["chunkSize", "maxConcurrentRanges", "minSplitSize", "rangeTimeoutMs", "retry"]);
+const ENGINE_KEYS = new Set(["chunkSize", "maxConcurrentRanges", "minSplitSize", "rangeTimeoutMs", "retry", "hedge"]);
 const RETRY_KEYS = new Set(["attempts", "baseDelayMs", "maxDelayMs"]);
+const HEDGE_KEYS = new Set(Object.keys(DEFAULT_HEDGE_OPTIONS));
+
+function checkFraction(name: string, value: unknown, min: number, max: number, minInclusive: boolean): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value > max || value < min || (!minInclusive && value === min)) {
+    throw new RangeConfigError(`${name} must be a number in ${minInclusive ? "[" : "("}${min}, ${max}], got ${describe(value)}`, {
+      code: "E_INVALID_OPTION",
+    });
+  }
+  return value;
+}
+
+function resolveHedge(value: unknown, base: ResolvedHedgeOptions | false): ResolvedHedgeOptions | false {
+  if (value === undefined) return base;
+  if (value === false) return false;
+  const from = base === false ? DEFAULT_HEDGE_OPTIONS : base;
+  if (value === true) return from;
+  if (typeof value !== "object" || value === null) {
+    throw new RangeConfigError(`hedge must be true, false or an object, got ${describe(value)}`, { code: "E_INVALID_OPTION" });
+  }
+  checkKnownKeys("hedge", value, HEDGE_KEYS);
+  const h = value as HedgeOptions;
+  return {
+    percentile: checkFraction("hedge.percentile", h.percentile ?? from.percentile, 0, 1, false),
+    multiplier: checkFraction("hedge.multiplier", h.multiplier ?? from.multiplier, 1, 1000, true),
+    minSamples: checkInteger("hedge.minSamples", h.minSamples ?? from.minSamples, 1, MAX_CONCURRENT_RANGES),
+    minDelayMs: checkInteger("hedge.minDelayMs", h.minDelayMs ?? from.minDelayMs, 0, MAX_TIMER_MS),
+    maxFraction: checkFraction("hedge.maxFraction", h.maxFraction ?? from.maxFraction, 0, 1, false),
+  };
+}
 
 function checkKnownKeys(name: string, value: object, known: Set<string>): void {
   for (const key of Object.keys(value)) {
@@ -123,5 +192,6 @@ export function resolveEngineOptions(
     }
     retry = { attempts, baseDelayMs, maxDelayMs };
   }
-  return { chunkSize, maxConcurrentRanges, minSplitSize, rangeTimeoutMs, retry };
+  const hedge = resolveHedge(options.hedge, base.hedge);
+  return { chunkSize, maxConcurrentRanges, minSplitSize, rangeTimeoutMs, retry, hedge };
 }

@@ -15,6 +15,7 @@ import { backoffDelay, sleep } from "./backoff.js";
 import {
   resolveEngineOptions,
   type RangeEngineOptions,
+  type ResolvedHedgeOptions,
   type ResolvedRangeEngineOptions,
 } from "./options.js";
 import { assertValidSize, planRanges, type PlannedRange } from "./plan.js";
@@ -106,11 +107,81 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A request that may be hedged: when it has run for the hedge threshold, `fire` issues the second request. */
+interface HedgeWatch {
+  readonly startedAt: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  fire(): void;
+}
+
+/**
+ * Decides when ranges of one download are hedged: keeps the completion times of its ranges and, whenever a new one
+ * arrives, re-times every waiting request against the new threshold (the percentile moves as siblings complete).
+ */
+class Hedger {
+  readonly #durations: number[] = [];
+  readonly #watches = new Set<HedgeWatch>();
+  #threshold: number | undefined;
+  #budget: number;
+
+  constructor(
+    private readonly options: ResolvedHedgeOptions,
+    rangeCount: number,
+  ) {
+    this.#budget = Math.max(1, Math.floor(rangeCount * options.maxFraction));
+  }
+
+  /** Takes one unit of the budget; false when it is spent. */
+  take(): boolean {
+    if (this.#budget <= 0) return false;
+    this.#budget--;
+    return true;
+  }
+
+  completed(durationMs: number): void {
+    this.#durations.push(durationMs);
+    if (this.#durations.length < this.options.minSamples) return;
+    const sorted = this.#durations.slice().sort((a, b) => a - b);
+    const at = sorted[Math.max(0, Math.ceil(this.options.percentile * sorted.length) - 1)]!;
+    this.#threshold = Math.max(this.options.minDelayMs, at * this.options.multiplier);
+    for (const watch of this.#watches) this.#schedule(watch);
+  }
+
+  watch(watch: HedgeWatch): void {
+    if (this.#budget <= 0) return;
+    this.#watches.add(watch);
+    if (this.#threshold !== undefined) this.#schedule(watch);
+  }
+
+  unwatch(watch: HedgeWatch): void {
+    clearTimeout(watch.timer);
+    this.#watches.delete(watch);
+  }
+
+  /** Stops every timer (the download is over). */
+  close(): void {
+    for (const watch of this.#watches) clearTimeout(watch.timer);
+    this.#watches.clear();
+  }
+
+  #schedule(watch: HedgeWatch): void {
+    clearTimeout(watch.timer);
+    const delay = Math.max(0, watch.startedAt + this.#threshold! - performance.now());
+    watch.timer = setTimeout(() => {
+      this.#watches.delete(watch);
+      watch.fire();
+    }, delay);
+    // A pending hedge never keeps the process alive on its own.
+    watch.timer.unref?.();
+  }
+}
+
 /** The state of one download: its ranges share one abort controller, one stats recorder and one first error. */
 class RangeRun {
   readonly stats = new StatsRecorder();
   readonly #controller = new AbortController();
   readonly #stopWatchingUser: () => void;
+  readonly #hedger: Hedger | undefined;
   #error: unknown;
   #failed = false;
 
@@ -118,10 +189,13 @@ class RangeRun {
     private readonly options: ResolvedRangeEngineOptions,
     private readonly fetch: RangeFetcher,
     private readonly total: number,
+    rangeCount: number,
     userSignal: AbortSignal | undefined,
     private readonly onProgress: DownloadOptions["onProgress"],
   ) {
     this.#stopWatchingUser = userSignal ? onAbort(userSignal, () => this.fail(abortErrorFrom(userSignal))) : () => {};
+    // One range has no siblings to compare with.
+    this.#hedger = options.hedge && rangeCount > 1 ? new Hedger(options.hedge, rangeCount) : undefined;
   }
 
   get failed(): boolean {
@@ -142,6 +216,7 @@ class RangeRun {
 
   /** Ends the run: aborts what still runs (a consumer that stopped early) and detaches from the caller's signal. */
   close(): void {
+    this.#hedger?.close();
     this.#stopWatchingUser();
     if (!this.#controller.signal.aborted) this.#controller.abort(new AbortError("download closed"));
   }
@@ -157,7 +232,7 @@ class RangeRun {
     for (let attempt = 1; ; attempt++) {
       if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
       try {
-        return await this.#attempt(range, attempt, target);
+        return await (this.#hedger ? this.#hedgedAttempt(this.#hedger, range, attempt, target) : this.#attempt(range, attempt, target));
       } catch (error) {
         if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
         if (!isRetryable(error) || attempt >= attempts) throw this.#finalError(range, error, attempt);
@@ -168,10 +243,70 @@ class RangeRun {
     }
   }
 
-  async #attempt(range: PlannedRange, attempt: number, target: Uint8Array | undefined): Promise<Uint8Array> {
+  /**
+   * One attempt that may get twins: while its newest request lags behind the siblings, the same range is requested
+   * again (within the download's hedge budget) and the first success wins; the others are aborted. Twins get no
+   * `target`, so two requests never write the same caller memory at once; the engine copies a twin's bytes if it
+   * wins. Fails only when every request failed.
+   */
+  #hedgedAttempt(hedger: Hedger, range: PlannedRange, attempt: number, target: Uint8Array | undefined): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const rangeStartedAt = performance.now();
+      const requests: AbortController[] = [];
+      let watch: HedgeWatch | undefined;
+      let settled = false;
+      let running = 0;
+      let firstError: unknown;
+      const finish = () => {
+        settled = true;
+        if (watch) hedger.unwatch(watch);
+      };
+      const issue = (withTarget: Uint8Array | undefined) => {
+        const controller = new AbortController();
+        const isTwin = requests.length > 0;
+        requests.push(controller);
+        running++;
+        this.#attempt(range, attempt, withTarget, controller.signal).then(
+          (bytes) => {
+            if (settled) return;
+            finish();
+            for (const other of requests) {
+              if (other !== controller) other.abort(new AbortError("a hedged twin of this request answered first"));
+            }
+            if (isTwin) this.stats.hedgeWins++;
+            hedger.completed(performance.now() - rangeStartedAt);
+            resolve(bytes);
+          },
+          (error: unknown) => {
+            running--;
+            firstError ??= error;
+            if (settled || running > 0) return;
+            finish();
+            reject(firstError);
+          },
+        );
+        if (settled) return;
+        // Watch the newest request: a twin that straggles as well may get a twin of its own.
+        watch = {
+          startedAt: performance.now(),
+          timer: undefined,
+          fire: () => {
+            if (settled || this.#controller.signal.aborted || !hedger.take()) return;
+            this.stats.hedges++;
+            issue(undefined);
+          },
+        };
+        hedger.watch(watch);
+      };
+      issue(target);
+    });
+  }
+
+  async #attempt(range: PlannedRange, attempt: number, target: Uint8Array | undefined, cancel?: AbortSignal): Promise<Uint8Array> {
     const attemptController = new AbortController();
     const runSignal = this.#controller.signal;
     const stopForwarding = onAbort(runSignal, () => attemptController.abort(runSignal.reason));
+    const stopCancel = cancel ? onAbort(cancel, () => attemptController.abort(cancel.reason)) : undefined;
     const timer = new StallTimer(this.options.rangeTimeoutMs, () => {
       attemptController.abort(
         new TimeoutError(`${describeRange(range)} made no progress for ${this.options.rangeTimeoutMs} ms`),
@@ -211,6 +346,7 @@ class RangeRun {
       timer.stop();
       this.stats.requestEnded();
       stopForwarding();
+      stopCancel?.();
     }
   }
 
@@ -284,7 +420,7 @@ export class RangeEngine {
   stream(size: number, fetch: RangeFetcher, opts: Omit<DownloadOptions, "into"> = {}): AsyncIterable<Uint8Array> {
     const plan = this.#validate(size, fetch, opts);
     const window = this.options.maxConcurrentRanges;
-    const startRun = () => this.#startRun(fetch, size, opts);
+    const startRun = () => this.#startRun(fetch, size, plan.length, opts);
     return {
       [Symbol.asyncIterator]: async function* () {
         const run = startRun();
@@ -331,9 +467,9 @@ export class RangeEngine {
     return planRanges(size, this.options);
   }
 
-  #startRun(fetch: RangeFetcher, size: number, opts: Omit<DownloadOptions, "into">): RangeRun {
+  #startRun(fetch: RangeFetcher, size: number, rangeCount: number, opts: Omit<DownloadOptions, "into">): RangeRun {
     if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
-    return new RangeRun(this.options, fetch, size, opts.signal, opts.onProgress);
+    return new RangeRun(this.options, fetch, size, rangeCount, opts.signal, opts.onProgress);
   }
 
   async #execute(
@@ -344,7 +480,7 @@ export class RangeEngine {
     targetFor?: (range: PlannedRange) => Uint8Array,
   ): Promise<RangeStats> {
     const plan = this.#validate(size, fetch, opts);
-    const run = this.#startRun(fetch, size, opts);
+    const run = this.#startRun(fetch, size, plan.length, opts);
     let next = 0;
     const worker = async () => {
       while (!run.failed && next < plan.length) {

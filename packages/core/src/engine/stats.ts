@@ -9,8 +9,12 @@ export interface RangeStats {
   /** Time until the first byte arrived (a fetcher's first progress report, else its first completed range). */
   firstByteMs: number;
   throughputBytesPerSec: number;
-  /** Most range requests in flight at once. */
+  /** Most range requests in flight at once (hedged requests included). */
   maxInFlight: number;
+  /** Second requests issued for lagging ranges (engine option `hedge`). */
+  hedges: number;
+  /** Hedged requests that answered before the request they duplicated. */
+  hedgeWins: number;
 }
 
 export interface DownloadProgress {
@@ -28,6 +32,8 @@ export class StatsRecorder {
   bytes = 0;
   ranges = 0;
   retries = 0;
+  hedges = 0;
+  hedgeWins = 0;
   inFlight = 0;
   maxInFlight = 0;
 
@@ -61,6 +67,8 @@ export class StatsRecorder {
       firstByteMs: this.#firstByteAt === undefined ? 0 : this.#firstByteAt - this.#start,
       throughputBytesPerSec: elapsedMs > 0 ? (this.bytes * 1000) / elapsedMs : 0,
       maxInFlight: this.maxInFlight,
+      hedges: this.hedges,
+      hedgeWins: this.hedgeWins,
     };
   }
 }

@@ -154,6 +154,8 @@ function withHead(rest: RangeStats | undefined, headBytes: number, startedAt: nu
     firstByteMs: headAt - startedAt,
     throughputBytesPerSec: elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0,
     maxInFlight: Math.max(1, rest?.maxInFlight ?? 0),
+    hedges: rest?.hedges ?? 0,
+    hedgeWins: rest?.hedgeWins ?? 0,
   };
 }
 
