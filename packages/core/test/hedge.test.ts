@@ -37,7 +37,7 @@ describe("hedged requests", () => {
     // The first request for range 5 never answers: without hedging this download would hang until the test times out.
     let slowCalls = 0;
     const { fetch, state } = laggingFetcher(source, (index) => index === 5 && slowCalls++ === 0);
-    const { data, stats } = await engine({ minDelayMs: 5 }).download(size, fetch);
+    const { data, stats } = await engine({ minDelayMs: 50 }).download(size, fetch);
     expect(equalBytes(data, source)).toBe(true);
     expect(stats.hedges).toBe(1);
     expect(stats.hedgeWins).toBe(1);
@@ -55,11 +55,13 @@ describe("hedged requests", () => {
   it("hedges a twin that straggles as well", async () => {
     let slowCalls = 0;
     const { fetch, state } = laggingFetcher(source, (index) => index === 6 && slowCalls++ < 2);
-    const { data, stats } = await engine({ minDelayMs: 5, maxFraction: 0.5 }).download(size, fetch);
+    const { data, stats } = await engine({ minDelayMs: 50, maxFraction: 0.5 }).download(size, fetch);
     expect(equalBytes(data, source)).toBe(true);
-    expect(stats.hedges).toBe(2);
-    expect(stats.hedgeWins).toBe(1);
-    expect(state.aborted).toBe(2);
+    expect(state.targets.filter((t) => t.index === 6)).toHaveLength(3);
+    // A loaded machine may make another range lag past the threshold too: at least range 6's two twins.
+    expect(stats.hedges).toBeGreaterThanOrEqual(2);
+    expect(stats.hedgeWins).toBeGreaterThanOrEqual(1);
+    expect(state.aborted).toBeGreaterThanOrEqual(2);
     expect(state.running).toBe(0);
   });
 
@@ -91,7 +93,7 @@ describe("hedged requests", () => {
       await abortableDelay(1, signal);
       return source.slice(offset, offset + length);
     };
-    const run = engine({ minDelayMs: 5, maxFraction: 1 / 17 }).download(size, fetch);
+    const run = engine({ minDelayMs: 50, maxFraction: 1 / 17 }).download(size, fetch);
     setTimeout(() => release.abort(), 300);
     const { data, stats } = await run;
     expect(equalBytes(data, source)).toBe(true);
@@ -110,7 +112,7 @@ describe("hedged requests", () => {
       await abortableDelay(1, signal);
       return source.slice(offset, offset + length);
     };
-    const { data, stats } = await engine({ minDelayMs: 5 }).download(size, slowButFine);
+    const { data, stats } = await engine({ minDelayMs: 50 }).download(size, slowButFine);
     expect(equalBytes(data, source)).toBe(true);
     expect(stats.hedges).toBe(1);
     expect(stats.hedgeWins).toBe(0);
@@ -125,7 +127,7 @@ describe("hedged requests", () => {
       await abortableDelay(1, signal);
       return source.slice(offset, offset + length);
     };
-    await expect(engine({ minDelayMs: 5 }).download(size, bothFail)).rejects.toThrow(/range 7 broke \(1\)/);
+    await expect(engine({ minDelayMs: 50 }).download(size, bothFail)).rejects.toThrow(/range 7 broke \(1\)/);
   });
 
   it("is off by default and for a single range", async () => {
