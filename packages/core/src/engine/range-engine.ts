@@ -280,7 +280,10 @@ class RangeRun {
           (error: unknown) => {
             running--;
             firstError ??= error;
-            if (settled || running > 0) return;
+            if (settled) return;
+            // A failing request is not slowness: no more twins for this range; the ones running carry on.
+            if (watch) hedger.unwatch(watch);
+            if (running > 0) return;
             finish();
             reject(firstError);
           },
