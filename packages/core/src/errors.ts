@@ -130,8 +130,15 @@ const SECRET_PATTERNS: RegExp[] = [
   /((?:AccountKey|SharedAccessSignature|SharedAccessKey|aws_secret_access_key|secretAccessKey)\s*[=:]\s*)[^;\s"']+/gi,
   /(Authorization:\s*)[^\r\n]+/gi,
   /(Bearer\s+)[A-Za-z0-9._~+/=-]+/g,
-  // user:password@ in a URI
+  // user:password@ in a URI, also a malformed one ("s3:/user:pass@bucket", "s3:user:pass@bucket")
   /(\/\/)[^/\s:@]+:[^/\s@]+@/g,
+  /(\b[a-z][a-z0-9+.-]*:\/?)[^/\s:@]+:[^/\s@]+@/gi,
+  // A bare SAS token ("sig=...&sv=..."), not only one inside a URL query.
+  /((?:^|[\s"'(,;:])sig=)[^&\s"']+/gi,
+  // Azure SharedKey signatures, also inside serialized headers ({"authorization":"SharedKey acct:SIG"}).
+  /(SharedKey(?:Lite)?\s+[^:\s"']+:)[^\s"',}]+/g,
+  // Quoted credential values, as JSON.stringify and util.inspect write them (accountKey: "...", "sasToken":"...").
+  /((?:AccountKey|accountKey|SharedAccessSignature|sasToken|secretAccessKey|SecretAccessKey|sessionToken)["']?\s*[=:]\s*["'])[^"']+/g,
 ];
 
 /**

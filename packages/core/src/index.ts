@@ -16,6 +16,22 @@ export {
   type RangeStoreErrorOptions,
 } from "./errors.js";
 export { onAbort, raceAbort } from "./abort.js";
+export {
+  CHECKSUM_ALGORITHMS,
+  checksumBase64,
+  crc32,
+  crc32c,
+  crcFromBase64,
+  crcImplementation,
+  crcToBase64,
+  createChecksum,
+  isChecksumAlgorithm,
+  verifyChecksum,
+  type Checksum,
+  type ChecksumAlgorithm,
+  type CrcFunction,
+  type CrcImplementation,
+} from "./checksum/index.js";
 export { backoffDelay, sleep } from "./engine/backoff.js";
 export {
   DEFAULT_ENGINE_OPTIONS,
@@ -43,10 +59,24 @@ export {
   type RangeSink,
 } from "./engine/range-engine.js";
 export { StallTimer } from "./engine/stall-timer.js";
+export {
+  ENDPOINT_STRATEGIES,
+  EndpointPool,
+  type EndpointLease,
+  type EndpointOutcome,
+  type EndpointPoolOptions,
+  type EndpointState,
+  type EndpointStats,
+  type EndpointStrategy,
+} from "./endpoints/endpoint-pool.js";
+export { MAX_ENDPOINTS, expandEndpointTemplate, parseEndpointList } from "./endpoints/template.js";
 export type { DownloadProgress, RangeStats } from "./engine/stats.js";
 export { createObjectStore, type CreateObjectStoreOptions } from "./store/create-store.js";
 export { downloadFile, type DownloadFileOptions } from "./store/download-file.js";
+export { checkContentRange, parseContentRange, type ContentRange, type RangeRequest } from "./store/content-range.js";
+export { isRetryableError, withRetries, type AttemptContext, type WithRetriesOptions } from "./engine/retrying.js";
 export type {
+  DriverCopyOptions,
   DriverHead,
   DriverOpenOptions,
   DriverReader,
@@ -57,6 +87,7 @@ export type {
 } from "./store/driver.js";
 export { MAX_KEY_BYTES, assertValidKey, assertValidPrefix, assertValidRange, oneLevelEntry } from "./store/keys.js";
 export type {
+  CopyOptions,
   GetOptions,
   GetRangeOptions,
   ListOptions,
@@ -64,6 +95,7 @@ export type {
   ObjectSink,
   ObjectStore,
   PutOptions,
+  PutProgress,
   ReadToResult,
 } from "./store/types.js";
 export {

@@ -183,6 +183,11 @@ function parseStoreUri(uri: unknown): URL {
   if (!SCHEME_PATTERN.test(scheme) || !uri.slice(scheme.length + 1).startsWith("//")) {
     throw new RangeConfigError(`malformed store URI ${JSON.stringify(uri)}: expected <scheme>://<location>`, { code: "E_INVALID_URI" });
   }
+  // The URL parser would resolve "a/../b" to "b": a store rooted somewhere else than the URI says.
+  const location = uri.slice(scheme.length + 3).split(/[?#]/)[0]!;
+  if (location.split("/").some((segment) => /^(\.|%2e){1,2}$/i.test(segment))) {
+    throw new RangeConfigError(`store URI ${JSON.stringify(uri)} has a "." or ".." segment: name the root directly`, { code: "E_INVALID_URI" });
+  }
   return url;
 }
 

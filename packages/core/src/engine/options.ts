@@ -195,3 +195,6 @@ export function resolveEngineOptions(
   const hedge = resolveHedge(options.hedge, base.hedge);
   return { chunkSize, maxConcurrentRanges, minSplitSize, rangeTimeoutMs, retry, hedge };
 }
+
+/** How an option's bad value reads in an error message: strings quoted, numbers as written, objects by type. */
+export { describe as describeValue };

@@ -1,7 +1,6 @@
 import { constants as bufferConstants } from "node:buffer";
 import {
   AbortError,
-  BackendError,
   IntegrityError,
   InvalidRangeError,
   ObjectTooLargeError,
@@ -12,6 +11,7 @@ import {
 } from "../errors.js";
 import { onAbort, raceAbort } from "../abort.js";
 import { backoffDelay, sleep } from "./backoff.js";
+import { finalAttemptError, isRetryableError } from "./retrying.js";
 import {
   resolveEngineOptions,
   type RangeEngineOptions,
@@ -92,19 +92,8 @@ function assertFunction(name: string, value: unknown): void {
   }
 }
 
-function isRetryable(error: unknown): boolean {
-  if (isRangeStoreError(error)) return error.retryable;
-  // Foreign errors (network resets, SDK errors) are assumed transient unless they say otherwise.
-  const flag = (error as { retryable?: unknown } | null)?.retryable;
-  return typeof flag === "boolean" ? flag : true;
-}
-
 function describeRange(range: PlannedRange): string {
   return `range ${range.index} [${range.offset}, ${range.offset + range.length})`;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** A request that may be hedged: when it has run for the hedge threshold, `fire` issues the second request. */
@@ -235,7 +224,7 @@ class RangeRun {
         return await (this.#hedger ? this.#hedgedAttempt(this.#hedger, range, attempt, target) : this.#attempt(range, attempt, target));
       } catch (error) {
         if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
-        if (!isRetryable(error) || attempt >= attempts) throw this.#finalError(range, error, attempt);
+        if (!isRetryableError(error) || attempt >= attempts) throw finalAttemptError(describeRange(range), error, attempt);
         this.stats.retries++;
         const hint = isRangeStoreError(error) ? error.retryAfterMs : undefined;
         await sleep(backoffDelay(attempt, this.options.retry, hint), this.#controller.signal);
@@ -353,17 +342,7 @@ class RangeRun {
     }
   }
 
-  #finalError(range: PlannedRange, error: unknown, attempt: number): unknown {
-    const tries = `${attempt} attempt${attempt === 1 ? "" : "s"}`;
-    if (error instanceof TimeoutError) {
-      return new TimeoutError(`${error.message} (${tries})`, { cause: error });
-    }
-    if (isRangeStoreError(error)) return error;
-    return new BackendError(`${describeRange(range)} failed after ${tries}: ${errorMessage(error)}`, {
-      cause: error,
-      retryable: isRetryable(error),
-    });
-  }
+
 }
 
 /**

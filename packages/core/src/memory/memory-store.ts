@@ -3,7 +3,7 @@ import type { RangeEngineOptions } from "../engine/options.js";
 import { BackendError, IntegrityError, InvalidRangeError, NotFoundError, RangeConfigError, abortErrorFrom } from "../errors.js";
 import type { BucketManager } from "../registry.js";
 import { createObjectStore } from "../store/create-store.js";
-import type { DriverHead, DriverListOptions, DriverReadOptions, StoreDriver } from "../store/driver.js";
+import type { DriverCopyOptions, DriverHead, DriverListOptions, DriverReadOptions, StoreDriver } from "../store/driver.js";
 import { assertValidPrefix, oneLevelEntry } from "../store/keys.js";
 import type { ObjectMeta, ObjectStore } from "../store/types.js";
 
@@ -207,6 +207,15 @@ class MemoryDriver implements StoreDriver, MemoryStoreProbe {
 
   async delete(key: string): Promise<void> {
     this.bucket.objects.delete(this.prefix + key);
+  }
+
+  /** The stored bytes are never changed in place, so the copy shares them: a new version with its own etag. */
+  async copy(srcKey: string, dstKey: string, opts: DriverCopyOptions): Promise<ObjectMeta> {
+    await this.#delay(opts.signal);
+    const source = this.#lookup(srcKey);
+    const object: StoredObject = { ...source, etag: this.bucket.nextEtag(source.data.length), lastModified: new Date() };
+    this.bucket.objects.set(this.prefix + dstKey, object);
+    return this.#meta(dstKey, object);
   }
 }
 

@@ -1,18 +1,22 @@
 import { onAbort, raceAbort } from "../abort.js";
-import { resolveEngineOptions, type RangeEngineOptions } from "../engine/options.js";
+import { describeValue, resolveEngineOptions, type RangeEngineOptions, type ResolvedRangeEngineOptions } from "../engine/options.js";
 import { assertValidSize } from "../engine/plan.js";
 import { RangeEngine, allocateBuffer, assertFitsInBuffer, type RangeFetcher } from "../engine/range-engine.js";
+import { withRetries } from "../engine/retrying.js";
+import { StallTimer } from "../engine/stall-timer.js";
 import type { DownloadProgress, RangeStats } from "../engine/stats.js";
 import {
   IntegrityError,
   InvalidRangeError,
   NotFoundError,
   RangeConfigError,
+  TimeoutError,
   abortErrorFrom,
 } from "../errors.js";
-import type { DriverHead, DriverReadOptions, StoreDriver } from "./driver.js";
+import type { DriverCopyOptions, DriverHead, DriverReadOptions, StoreDriver } from "./driver.js";
 import { assertValidKey, assertValidPrefix, assertValidRange } from "./keys.js";
 import type {
+  CopyOptions,
   GetOptions,
   GetRangeOptions,
   ListOptions,
@@ -48,9 +52,13 @@ class ReadSession {
   headLength = 0;
   /** That prefix's bytes; may still be arriving while the other ranges start. */
   head: Promise<Uint8Array> | undefined;
+  /** The driver's whole-object check from `readHead`, for a `get` that assembled the object. */
+  verifyWhole: DriverHead["verifyWhole"];
   read: (offset: number, length: number, opts: DriverReadOptions) => Promise<Uint8Array> = () =>
     Promise.reject(new Error("read session not opened"));
   closeReader: () => Promise<void> = async () => {};
+  /** Retries of the requests made outside the engine (the head request, a stat), added to the read's RangeStats. */
+  retries = 0;
   readonly #controller = new AbortController();
   readonly #stopWatchingParent: () => void;
   #failed = false;
@@ -88,21 +96,33 @@ class ReadSession {
   }
 }
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortErrorFrom(signal);
+/** Checks that `signal` is an AbortSignal (or absent), then that it has not aborted yet. */
+function throwIfAborted(signal: unknown): void {
+  if (signal === undefined) return;
+  const s = signal as AbortSignal | null;
+  if (typeof s !== "object" || s === null || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") {
+    throw new RangeConfigError(`signal must be an AbortSignal, got ${describeValue(signal)}`, { code: "E_INVALID_OPTION" });
+  }
+  if (s.aborted) throw abortErrorFrom(s);
+}
+
+function invalidOption(what: string, value: unknown): RangeConfigError {
+  return new RangeConfigError(`${what}, got ${describeValue(value)}`, { code: "E_INVALID_OPTION" });
 }
 
 function checkOptionsObject(opts: unknown): void {
-  if (opts !== undefined && (typeof opts !== "object" || opts === null)) {
-    throw new RangeConfigError("options must be an object", { code: "E_INVALID_OPTION" });
-  }
+  if (opts !== undefined && (typeof opts !== "object" || opts === null)) throw invalidOption("options must be an object", opts);
 }
 
 /**
  * The caller's chunks, checked to be bytes. An abort ends the iteration at once, even while the source is stalled
  * between chunks (a slow network producer), and tells the source to stop (`return()`).
  */
-async function* checkedChunks(data: AsyncIterable<unknown>, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+async function* checkedChunks(
+  data: AsyncIterable<unknown>,
+  signal: AbortSignal | undefined,
+  onChunk: ((bytes: number) => void) | undefined,
+): AsyncIterable<Uint8Array> {
   const iterator = data[Symbol.asyncIterator]();
   let finished = false;
   try {
@@ -116,6 +136,7 @@ async function* checkedChunks(data: AsyncIterable<unknown>, signal: AbortSignal 
       if (!(chunk instanceof Uint8Array)) {
         throw new RangeConfigError(`put() stream yielded ${typeof chunk}, expected Uint8Array chunks`, { code: "E_INVALID_DATA" });
       }
+      onChunk?.(chunk.length);
       yield chunk;
     }
   } finally {
@@ -142,14 +163,14 @@ function assertHead(head: Uint8Array, meta: ObjectMeta, key: string): void {
   }
 }
 
-/** Adds the head request (made before the engine started) to the engine's numbers. */
-function withHead(rest: RangeStats | undefined, headBytes: number, startedAt: number, headAt: number): RangeStats {
+/** Adds the head request (made before the engine started, with its `headRetries`) to the engine's numbers. */
+function withHead(rest: RangeStats | undefined, headBytes: number, startedAt: number, headAt: number, headRetries: number): RangeStats {
   const elapsedMs = performance.now() - startedAt;
   const bytes = headBytes + (rest?.bytes ?? 0);
   return {
     bytes,
     ranges: 1 + (rest?.ranges ?? 0),
-    retries: rest?.retries ?? 0,
+    retries: (rest?.retries ?? 0) + headRetries,
     elapsedMs,
     firstByteMs: headAt - startedAt,
     throughputBytesPerSec: elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0,
@@ -157,6 +178,10 @@ function withHead(rest: RangeStats | undefined, headBytes: number, startedAt: nu
     hedges: rest?.hedges ?? 0,
     hedgeWins: rest?.hedgeWins ?? 0,
   };
+}
+
+function plusRetries(stats: RangeStats, retries: number): RangeStats {
+  return retries === 0 ? stats : { ...stats, retries: stats.retries + retries };
 }
 
 /**
@@ -174,6 +199,8 @@ class DriverObjectStore implements ObjectStore {
   readonly #engine: RangeEngine;
   readonly #allocate: (size: number) => Uint8Array;
   #closed = false;
+  /** Server-side copy: only when the driver has one, so callers can tell and fall back to read + put. */
+  declare readonly copy?: (srcKey: string, dstKey: string, opts?: CopyOptions) => Promise<ObjectMeta>;
 
   constructor(driver: StoreDriver, options: CreateObjectStoreOptions) {
     checkOptionsObject(options);
@@ -184,6 +211,7 @@ class DriverObjectStore implements ObjectStore {
       throw new RangeConfigError("allocate must be a function", { code: "E_INVALID_OPTION" });
     }
     this.#allocate = options.allocate ?? allocateBuffer;
+    if (typeof driver.copy === "function") this.copy = (srcKey, dstKey, opts) => this.#copy(srcKey, dstKey, opts ?? {});
   }
 
   #checkOpen(): void {
@@ -201,16 +229,15 @@ class DriverObjectStore implements ObjectStore {
     this.#checkOpen();
     assertValidKey(key);
     checkOptionsObject(opts);
-    if (opts.into !== undefined && !(opts.into instanceof Uint8Array)) {
-      throw new RangeConfigError("into must be a Uint8Array", { code: "E_INVALID_OPTION" });
-    }
-    if (opts.onStats !== undefined && typeof opts.onStats !== "function") {
-      throw new RangeConfigError("onStats must be a function", { code: "E_INVALID_OPTION" });
+    if (opts.into !== undefined && !(opts.into instanceof Uint8Array)) throw invalidOption("into must be a Uint8Array", opts.into);
+    if (opts.onStats !== undefined && typeof opts.onStats !== "function") throw invalidOption("onStats must be a function", opts.onStats);
+    if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") {
+      throw invalidOption("onProgress must be a function", opts.onProgress);
     }
     if (opts.knownMeta !== undefined) {
       assertValidSize(opts.knownMeta?.size, "knownMeta.size");
       if (opts.knownMeta.etag !== undefined && typeof opts.knownMeta.etag !== "string") {
-        throw new RangeConfigError("knownMeta.etag must be a string", { code: "E_INVALID_OPTION" });
+        throw invalidOption("knownMeta.etag must be a string", opts.knownMeta.etag);
       }
     }
     const engine = this.#engineFor(opts);
@@ -243,29 +270,93 @@ class DriverObjectStore implements ObjectStore {
         return session;
       }
       const pinned = (meta: ObjectMeta): ReadSession["read"] => (offset, length, readOpts) =>
-        driver.read(key, offset, length, meta.etag !== undefined ? { ...readOpts, etag: meta.etag } : readOpts);
+        driver.read(key, offset, length, { ...readOpts, size: meta.size, ...(meta.etag !== undefined ? { etag: meta.etag } : {}) });
       if (opts.knownMeta) {
         session.meta = { ...opts.knownMeta, key };
         session.read = pinned(session.meta);
         return session;
       }
+      const timing = engine === false ? this.#engine.options : engine.options;
       if (driver.readHead) {
-        const { data, meta }: DriverHead = await driver.readHead(key, probe, { signal: session.signal });
-        const headLength = Math.min(probe, meta.size);
-        session.meta = meta;
-        session.headLength = headLength;
-        session.head = Promise.resolve(data).then((bytes) => assertLength(bytes, headLength, `first ${headLength} bytes of ${JSON.stringify(key)}`));
-        session.head.catch((error: unknown) => session.fail(error));
-        session.read = pinned(meta);
+        await this.#openHead(session, key, probe, timing, pinned);
         return session;
       }
-      session.meta = await driver.stat(key, { signal: session.signal });
+      session.meta = await withRetries(timing, ({ signal }) => driver.stat(key, { signal }), {
+        what: `stat of ${JSON.stringify(key)}`,
+        signal: session.signal,
+        onRetry: () => session.retries++,
+      });
       session.read = pinned(session.meta);
       return session;
     } catch (error) {
       await session.close();
       return session.rethrow(error);
     }
+  }
+
+  /**
+   * The head request (`readHead`) under the engine's stall timer and retry policy, like any range. The first try
+   * resolves on the response headers, so the other ranges start while its body arrives; its timer runs until the body
+   * is in. A try that fails before the headers is repeated whole; a body that fails after them is read again as a
+   * range pinned to the version the headers named.
+   */
+  async #openHead(
+    session: ReadSession,
+    key: string,
+    probe: number,
+    timing: ResolvedRangeEngineOptions,
+    pinned: (meta: ObjectMeta) => ReadSession["read"],
+  ): Promise<void> {
+    const readHead = this.#driver.readHead!.bind(this.#driver);
+    const what = (length: number) => `first ${length} bytes of ${JSON.stringify(key)}`;
+    const onRetry = () => session.retries++;
+    const adopt = ({ meta, verifyWhole }: DriverHead) => {
+      session.meta = meta;
+      session.verifyWhole = verifyWhole;
+      session.headLength = Math.min(probe, meta.size);
+      session.read = pinned(meta);
+    };
+    const controller = new AbortController();
+    const stopForwarding = onAbort(session.signal, () => controller.abort(session.signal.reason));
+    const timer = new StallTimer(timing.rangeTimeoutMs, () =>
+      controller.abort(new TimeoutError(`${what(probe)} made no progress for ${timing.rangeTimeoutMs} ms`)),
+    );
+    const settled = () => {
+      timer.stop();
+      stopForwarding();
+    };
+    let head: DriverHead;
+    try {
+      head = await raceAbort(readHead(key, probe, { signal: controller.signal, progress: () => timer.touch() }), controller.signal);
+    } catch (error) {
+      settled();
+      if (session.signal.aborted) throw error;
+      const retried = await withRetries(
+        timing,
+        async ({ signal, progress }) => {
+          const again = await readHead(key, probe, { signal, progress });
+          const length = Math.min(probe, again.meta.size);
+          return { ...again, data: assertLength(await again.data, length, what(length)) };
+        },
+        { what: what(probe), signal: session.signal, failed: error, onRetry },
+      );
+      adopt(retried);
+      session.head = Promise.resolve(retried.data);
+      return;
+    }
+    adopt(head);
+    const length = session.headLength;
+    const firstBody = raceAbort(Promise.resolve(head.data), controller.signal).then((bytes) => assertLength(bytes, length, what(length)));
+    firstBody.then(settled, settled);
+    session.head = firstBody.catch((error: unknown) => {
+      if (session.signal.aborted || length === 0) throw error;
+      return withRetries(
+        timing,
+        ({ signal, progress }) => session.read(0, length, { signal, progress }).then((bytes) => assertLength(bytes, length, what(length))),
+        { what: what(length), signal: session.signal, failed: error, onRetry },
+      );
+    });
+    session.head.catch((error: unknown) => session.fail(error));
   }
 
   /** A fetcher for the bytes from `base` on. */
@@ -313,7 +404,7 @@ class DriverObjectStore implements ObjectStore {
   stat(key: string): Promise<ObjectMeta> {
     return this.#run(() => {
       assertValidKey(key);
-      return this.#driver.stat(key, {});
+      return withRetries(this.#engine.options, ({ signal }) => this.#driver.stat(key, { signal }), { what: `stat of ${JSON.stringify(key)}` });
     });
   }
 
@@ -343,7 +434,7 @@ class DriverObjectStore implements ObjectStore {
       if (engine === false || session.headIsWhole) {
         const bytes = await this.#readWhole(key, session);
         opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
-        opts.onStats?.(withHead(undefined, size, startedAt, headAt));
+        opts.onStats?.(withHead(undefined, size, startedAt, headAt, session.retries));
         if (!into) return bytes;
         into.set(bytes);
         return into.subarray(0, size);
@@ -362,7 +453,8 @@ class DriverObjectStore implements ObjectStore {
             ...(onProgress ? { onProgress } : {}),
           }),
       );
-      opts.onStats?.(session.head ? withHead(stats, base, startedAt, headAt) : stats);
+      await session.verifyWhole?.(data);
+      opts.onStats?.(session.head ? withHead(stats, base, startedAt, headAt, session.retries) : plusRetries(stats, session.retries));
       return data;
     } catch (error) {
       return session.rethrow(error);
@@ -384,7 +476,7 @@ class DriverObjectStore implements ObjectStore {
         const bytes = await this.#readWhole(key, session);
         if (bytes.length > 0) await sink(0, bytes);
         opts.onProgress?.({ bytes: meta.size, total: meta.size, ranges: 1 });
-        const stats = withHead(undefined, meta.size, startedAt, headAt);
+        const stats = withHead(undefined, meta.size, startedAt, headAt, session.retries);
         opts.onStats?.(stats);
         return { meta, stats };
       }
@@ -399,7 +491,7 @@ class DriverObjectStore implements ObjectStore {
             ...(onProgress ? { onProgress } : {}),
           }),
       );
-      const stats = session.head ? withHead(rest, base, startedAt, headAt) : rest;
+      const stats = session.head ? withHead(rest, base, startedAt, headAt, session.retries) : plusRetries(rest, session.retries);
       opts.onStats?.(stats);
       return { meta, stats };
     } catch (error) {
@@ -446,17 +538,22 @@ class DriverObjectStore implements ObjectStore {
       assertValidRange(offset, length);
       checkOptionsObject(opts);
       throwIfAborted(opts.signal);
-      const signalOpt = opts.signal ? { signal: opts.signal } : {};
+      const timing = this.#engine.options;
+      const caller = opts.signal ? { signal: opts.signal } : {};
       if (length === 0) {
         // No backend can request zero bytes; the stat still reports a missing object or an offset past the end.
-        const meta = await this.#driver.stat(key, signalOpt);
+        const meta = await withRetries(timing, ({ signal }) => this.#driver.stat(key, { signal }), { what: `stat of ${JSON.stringify(key)}`, ...caller });
         if (offset > meta.size) {
           throw new InvalidRangeError(`offset ${offset} is past the end of ${JSON.stringify(key)} (${meta.size} bytes)`);
         }
         return new Uint8Array(0);
       }
-      const bytes = await this.#driver.read(key, offset, length, signalOpt);
-      return assertLength(bytes, length, `range [${offset}, ${offset + length}) of ${JSON.stringify(key)}`);
+      const what = `range [${offset}, ${offset + length}) of ${JSON.stringify(key)}`;
+      return withRetries(
+        timing,
+        ({ signal, progress }) => this.#driver.read(key, offset, length, { signal, progress }).then((bytes) => assertLength(bytes, length, what)),
+        { what, ...caller },
+      );
     });
   }
 
@@ -466,17 +563,41 @@ class DriverObjectStore implements ObjectStore {
       checkOptionsObject(opts);
       const isIterable = typeof (data as AsyncIterable<Uint8Array> | null)?.[Symbol.asyncIterator] === "function";
       if (!(data instanceof Uint8Array) && !isIterable) {
-        throw new RangeConfigError("put() data must be a Uint8Array or an AsyncIterable<Uint8Array>", { code: "E_INVALID_DATA" });
+        throw new RangeConfigError(`put() data must be a Uint8Array or an AsyncIterable<Uint8Array>, got ${describeValue(data)}`, {
+          code: "E_INVALID_DATA",
+        });
       }
-      if (opts.contentType !== undefined && typeof opts.contentType !== "string") {
-        throw new RangeConfigError("contentType must be a string", { code: "E_INVALID_OPTION" });
-      }
+      if (opts.contentType !== undefined && typeof opts.contentType !== "string") throw invalidOption("contentType must be a string", opts.contentType);
+      const { onProgress } = opts;
+      if (onProgress !== undefined && typeof onProgress !== "function") throw invalidOption("onProgress must be a function", onProgress);
       throwIfAborted(opts.signal);
-      const body = data instanceof Uint8Array ? data : checkedChunks(data, opts.signal);
-      return this.#driver.write(key, body, {
+      let sent = 0;
+      const onChunk = onProgress ? (n: number) => onProgress({ bytes: (sent += n) }) : undefined;
+      const body = data instanceof Uint8Array ? data : checkedChunks(data, opts.signal, onChunk);
+      const written = this.#driver.write(key, body, {
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
       });
+      if (!onProgress || !(data instanceof Uint8Array)) return written;
+      // A buffer goes to the backend in one piece: nothing to report until it is stored.
+      return written.then((meta) => {
+        onProgress({ bytes: data.length });
+        return meta;
+      });
+    });
+  }
+
+  #copy(srcKey: string, dstKey: string, opts: CopyOptions): Promise<ObjectMeta> {
+    return this.#run(() => {
+      assertValidKey(srcKey);
+      assertValidKey(dstKey);
+      checkOptionsObject(opts);
+      if (srcKey === dstKey) {
+        throw new RangeConfigError(`copy: source and destination are the same key ${JSON.stringify(srcKey)}`, { code: "E_SAME_KEY" });
+      }
+      throwIfAborted(opts.signal);
+      const driverOpts: DriverCopyOptions = opts.signal ? { signal: opts.signal } : {};
+      return this.#driver.copy!(srcKey, dstKey, driverOpts);
     });
   }
 
@@ -488,7 +609,7 @@ class DriverObjectStore implements ObjectStore {
         assertValidPrefix(prefix);
         checkOptionsObject(opts);
         if (opts.recursive !== undefined && typeof opts.recursive !== "boolean") {
-          throw new RangeConfigError("recursive must be a boolean", { code: "E_INVALID_OPTION" });
+          throw invalidOption("recursive must be a boolean", opts.recursive);
         }
         throwIfAborted(opts.signal);
         yield* store.#driver.list(prefix, {

@@ -8,6 +8,11 @@ export interface DriverReadOptions {
    * so one download never mixes bytes of two versions.
    */
   etag?: string;
+  /**
+   * The object's size when the read began (with `etag`). A driver that learns the total from the response (e.g.
+   * `Content-Range`) should fail with `IntegrityError` when it differs, rather than let a read plan on a wrong size.
+   */
+  size?: number;
   /** A view of exactly `length` bytes where the result belongs; read into it and return it to avoid a copy. */
   target?: Uint8Array;
   /** Call as bytes arrive; keeps the engine's stall timer from firing on a slow but moving read. */
@@ -21,6 +26,12 @@ export interface DriverHead {
    */
   data: Uint8Array | Promise<Uint8Array>;
   meta: ObjectMeta;
+  /**
+   * Optional whole-object check, e.g. against a checksum the server sent with this first response. `get` calls it
+   * with the assembled object after the engine fetched the rest (a driver whose `data` already is the whole object
+   * checks that itself); it throws {@link IntegrityError} on a mismatch. `getStream` and `readTo` do not call it.
+   */
+  verifyWhole?: (bytes: Uint8Array) => void | Promise<void>;
 }
 
 /**
@@ -50,6 +61,10 @@ export interface DriverWriteOptions {
   contentType?: string;
 }
 
+export interface DriverCopyOptions {
+  signal?: AbortSignal;
+}
+
 export interface DriverListOptions {
   recursive: boolean;
   signal?: AbortSignal;
@@ -75,7 +90,7 @@ export interface StoreDriver {
    * Optional: the first `length` bytes and the object's metadata in ONE request (e.g. a ranged GET whose
    * `Content-Range` reveals the size). With it, a small object costs one request and a large one no `stat`.
    */
-  readHead?(key: string, length: number, opts: { signal?: AbortSignal }): Promise<DriverHead>;
+  readHead?(key: string, length: number, opts: { signal?: AbortSignal; progress?: () => void }): Promise<DriverHead>;
   /** Optional, preferred over `readHead`/`stat` for whole-object reads: see {@link DriverReader}. */
   openReader?(key: string, opts: DriverOpenOptions): Promise<DriverReader>;
   write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: DriverWriteOptions): Promise<ObjectMeta>;
@@ -83,6 +98,12 @@ export interface StoreDriver {
   list(prefix: string, opts: DriverListOptions): AsyncIterable<ObjectMeta>;
   /** Idempotent. */
   delete(key: string): Promise<void>;
+  /**
+   * Optional server-side copy within the store (S3 CopyObject, a local file copy): the store gets `copy` only when the
+   * driver has it. Keys are validated and distinct. {@link NotFoundError} if `srcKey` is missing; the destination
+   * must appear whole or not at all.
+   */
+  copy?(srcKey: string, dstKey: string, opts: DriverCopyOptions): Promise<ObjectMeta>;
   /** Optional batch delete (e.g. S3 DeleteObjects); default: `delete` per key, a few at a time. */
   deleteMany?(keys: string[]): Promise<void>;
   close?(): Promise<void>;

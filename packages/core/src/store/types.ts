@@ -35,6 +35,21 @@ export interface GetRangeOptions {
 export interface PutOptions {
   signal?: AbortSignal;
   contentType?: string;
+  /**
+   * Called as the backend takes the data: `bytes` handed to it so far. A stream counts each chunk when the backend
+   * reads it (a backend that buffers, e.g. S3 multipart parts, runs ahead of the network by up to its buffer); a
+   * `Uint8Array` is counted once, when the put has finished.
+   */
+  onProgress?: (progress: PutProgress) => void;
+}
+
+export interface PutProgress {
+  /** Bytes the backend has taken so far. */
+  bytes: number;
+}
+
+export interface CopyOptions {
+  signal?: AbortSignal;
 }
 
 export interface ListOptions {
@@ -70,6 +85,12 @@ export interface ObjectStore extends AsyncDisposable {
   deletePrefix(prefix: string): Promise<number>;
   exists(key: string): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * Optional: copies `srcKey` to `dstKey` inside this store without moving the bytes through this process (S3
+   * CopyObject, a local file copy). Present only when the backend can; otherwise read and `put`. {@link NotFoundError}
+   * if `srcKey` is missing. Like `put`, the destination appears whole or not at all.
+   */
+  copy?(srcKey: string, dstKey: string, opts?: CopyOptions): Promise<ObjectMeta>;
   /**
    * Optional: hands every range of the object to `sink` once, unordered, pinned to one version of the object.
    * Stores made with `createObjectStore` have it; `downloadFile` uses it when present.
