@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, type BigIntStats, type Dirent } from "node:fs";
-import { lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
+import { copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 import {
   BackendError,
@@ -11,6 +11,7 @@ import {
   RangeConfigError,
   abortErrorFrom,
   createObjectStore,
+  type DriverCopyOptions,
   isRangeStoreError,
   type DriverListOptions,
   type DriverOpenOptions,
@@ -120,12 +121,17 @@ export class FileDriver implements StoreDriver {
   #realRoot: Promise<string> | undefined;
   /** Directories already proven to resolve inside the root (symlink check), so hot paths pay for it once. */
   readonly #safeDirs = new Set<string>();
+  /** Server-side copy (see {@link StoreDriver.copy}); absent in subclasses that change how files are opened. */
+  declare readonly copy?: (srcKey: string, dstKey: string, opts: DriverCopyOptions) => Promise<ObjectMeta>;
 
   constructor(options: FileStoreOptions) {
     this.#root = resolve(options.root);
     this.#rootPrefix = this.#root.endsWith(sep) ? this.#root : this.#root + sep;
     this.#fsync = options.fsync ?? false;
     this.#follow = options.followSymlinks ?? false;
+    // The kernel's copy bypasses `openFile`: a subclass that opens files its own way (directio's O_DIRECT) would be
+    // copied through the page cache behind its back, so it reads and writes instead.
+    if (this.openFile === FileDriver.prototype.openFile) this.copy = (srcKey, dstKey, opts) => this.#copy(srcKey, dstKey, opts);
   }
 
   #path(key: string): string {
@@ -290,6 +296,42 @@ export class FileDriver implements StoreDriver {
     }
   }
 
+  /**
+   * `fs.copyFile` into a temp file beside the destination, then rename: a reflink where the file system has them
+   * (btrfs, XFS), else an in-kernel `copy_file_range`; the bytes never pass through this process.
+   */
+  async #copy(srcKey: string, dstKey: string, opts: DriverCopyOptions): Promise<ObjectMeta> {
+    if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
+    await this.stat(srcKey); // NotFoundError, and the symlink policy, before anything is created
+    const srcPath = this.#path(srcKey);
+    const path = this.#path(dstKey);
+    const dir = dirname(path);
+    const temp = join(dir, `.${path.slice(dir.length + 1)}.${randomBytes(6).toString("hex")}${TEMP_SUFFIX}`);
+    await (await this.#createTemp(dstKey, path, temp)).close();
+    try {
+      try {
+        await copyFile(srcPath, temp, fsConstants.COPYFILE_FICLONE);
+      } catch (error) {
+        throw mapError(error, srcKey, "copy");
+      }
+      if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
+      const handle = await open(temp, "r");
+      let st: BigIntStats;
+      try {
+        if (this.#fsync) await handle.sync();
+        st = await handle.stat({ bigint: true });
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, path);
+      if (this.#fsync) await this.#syncDir(dir);
+      return metaOf(dstKey, st);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw mapError(error, dstKey, "copy");
+    }
+  }
+
   /** Creates the temp file, making parent directories; retries when a concurrent delete pruned them meanwhile. */
   async #createTemp(key: string, path: string, temp: string): Promise<FileHandle> {
     for (let attempt = 1; ; attempt++) {
@@ -439,7 +481,9 @@ export function checkFileStoreOptions(options: FileStoreOptions, name: string): 
   }
   for (const flag of ["fsync", "followSymlinks", "hugePages"] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== "boolean") {
-      throw new RangeConfigError(`${name}: ${flag} must be a boolean`, { code: "E_INVALID_OPTION" });
+      throw new RangeConfigError(`${name}: ${flag} must be a boolean, got ${JSON.stringify(options[flag]) ?? typeof options[flag]}`, {
+        code: "E_INVALID_OPTION",
+      });
     }
   }
 }
