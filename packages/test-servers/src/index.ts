@@ -17,7 +17,55 @@ export {
   startSeaweedFs,
   startSeaweedFsCluster,
   type SeaweedFsClusterOptions,
+  type SeaweedFsGateway,
   type SeaweedFsOptions,
   type SeaweedFsServer,
 } from "./seaweedfs/server.js";
 export { s3ConnectionOf, seaweedFsGlobalSetup, type ProvideTarget, type SeaweedFsGlobalSetupOptions } from "./vitest.js";
+export {
+  FAULT_KINDS,
+  startFaultProxy,
+  type Fault,
+  type FaultKind,
+  type FaultProxy,
+  type FaultProxyOptions,
+  type FaultProxyStats,
+  type FaultRule,
+  type ProxiedRequest,
+  type RequestFilter,
+} from "./fault-proxy/index.js";
+export { AZURITE_VERSION, installAzurite, type AzuriteInstall, type InstallAzuriteOptions } from "./azurite/install.js";
+export {
+  azureBlobRequest,
+  createAzureContainer,
+  type AzureBlobRequestOptions,
+  type AzureBlobResponse,
+  type AzureSharedKey,
+} from "./azurite/request.js";
+export {
+  azureConnectionOf,
+  azuriteConnectionString,
+  startAzurite,
+  type AzureConnection,
+  type AzuriteOptions,
+  type AzuriteServer,
+} from "./azurite/server.js";
+export { azuriteGlobalSetup, type AzuriteGlobalSetupOptions } from "./vitest.js";
+export {
+  FAKE_GCS_SERVER_PYPI_VERSION,
+  FAKE_GCS_SERVER_VERSION,
+  installFakeGcsServer,
+  type FakeGcsInstallMethod,
+  type FakeGcsServerInstall,
+  type InstallFakeGcsServerOptions,
+} from "./gcs/install.js";
+export {
+  createGcsBucket,
+  gcsConnectionOf,
+  startFakeGcsServer,
+  type CreateGcsBucketOptions,
+  type FakeGcsServer,
+  type FakeGcsServerOptions,
+  type GcsConnection,
+} from "./gcs/server.js";
+export { fakeGcsGlobalSetup, type FakeGcsGlobalSetupOptions } from "./vitest.js";

@@ -1,5 +1,7 @@
 import { startSeaweedFs, startSeaweedFsCluster, type SeaweedFsClusterOptions, type SeaweedFsServer } from "./seaweedfs/server.js";
 import type { S3Connection } from "./types.js";
+import { gcsConnectionOf, startFakeGcsServer, type FakeGcsServerOptions } from "./gcs/server.js";
+import { azureConnectionOf, startAzurite, type AzuriteOptions } from "./azurite/server.js";
 
 /** The part of vitest's `TestProject` a global setup uses; structural, so the kit does not depend on vitest. */
 export interface ProvideTarget {
@@ -41,6 +43,84 @@ export function seaweedFsGlobalSetup(options: SeaweedFsGlobalSetupOptions = {}):
     const { cluster = false, provideKey = "s3", setEnv = true, ...serverOptions } = options;
     const server = cluster ? await startSeaweedFsCluster(serverOptions) : await startSeaweedFs(serverOptions);
     project.provide(provideKey, s3ConnectionOf(server, serverOptions.buckets ?? []));
+    const previous: Record<string, string | undefined> = {};
+    if (setEnv) {
+      for (const [name, value] of Object.entries(server.env())) {
+        previous[name] = process.env[name];
+        process.env[name] = value;
+      }
+    }
+    return async () => {
+      for (const [name, value] of Object.entries(previous)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await server.stop();
+    };
+  };
+}
+
+export interface AzuriteGlobalSetupOptions extends AzuriteOptions {
+  /** `provide()` key for the {@link AzureConnection}. Default "azure". */
+  provideKey?: string;
+  /** Also set AZURE_STORAGE_CONNECTION_STRING in this process. Default true. */
+  setEnv?: boolean;
+}
+
+/**
+ * A vitest `globalSetup` function: starts Azurite's blob service (installing it on first use), creates `containers`,
+ * provides an {@link AzureConnection} under `provideKey` (read it in tests with `inject("azure")`), sets
+ * AZURE_STORAGE_CONNECTION_STRING, and returns the teardown that stops the server.
+ *
+ * ```ts
+ * // test/global-setup.ts
+ * export default azuriteGlobalSetup({ containers: ["range-test"] });
+ * ```
+ */
+export function azuriteGlobalSetup(options: AzuriteGlobalSetupOptions = {}): (project: ProvideTarget) => Promise<() => Promise<void>> {
+  return async (project) => {
+    const { provideKey = "azure", setEnv = true, ...serverOptions } = options;
+    const server = await startAzurite(serverOptions);
+    project.provide(provideKey, azureConnectionOf(server, serverOptions.containers ?? []));
+    const previous: Record<string, string | undefined> = {};
+    if (setEnv) {
+      for (const [name, value] of Object.entries(server.env())) {
+        previous[name] = process.env[name];
+        process.env[name] = value;
+      }
+    }
+    return async () => {
+      for (const [name, value] of Object.entries(previous)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await server.stop();
+    };
+  };
+}
+
+export interface FakeGcsGlobalSetupOptions extends FakeGcsServerOptions {
+  /** `provide()` key for the {@link GcsConnection}. Default "gcs". */
+  provideKey?: string;
+  /** Also set STORAGE_EMULATOR_HOST in this process. Default true. */
+  setEnv?: boolean;
+}
+
+/**
+ * A vitest `globalSetup` function: starts fake-gcs-server (installing it on first use), creates `buckets`, provides a
+ * {@link GcsConnection} under `provideKey` (read it in tests with `inject("gcs")`), sets STORAGE_EMULATOR_HOST, and
+ * returns the teardown that stops the server.
+ *
+ * ```ts
+ * // test/global-setup.ts
+ * export default fakeGcsGlobalSetup({ buckets: ["range-test"] });
+ * ```
+ */
+export function fakeGcsGlobalSetup(options: FakeGcsGlobalSetupOptions = {}): (project: ProvideTarget) => Promise<() => Promise<void>> {
+  return async (project) => {
+    const { provideKey = "gcs", setEnv = true, ...serverOptions } = options;
+    const server = await startFakeGcsServer(serverOptions);
+    project.provide(provideKey, gcsConnectionOf(server, serverOptions.buckets ?? []));
     const previous: Record<string, string | undefined> = {};
     if (setEnv) {
       for (const [name, value] of Object.entries(server.env())) {

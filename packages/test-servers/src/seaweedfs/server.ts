@@ -37,6 +37,29 @@ export interface SeaweedFsOptions {
 export interface SeaweedFsClusterOptions extends SeaweedFsOptions {
   /** Volume servers, each a process with its own data dir. Default 3. */
   volumes?: number;
+  /**
+   * S3 gateways: `weed s3` processes on the one filer, each on its own port (as with one gateway per node). They
+   * serve the same buckets and objects; `endpoints` lists them. Default 1.
+   */
+  s3Gateways?: number;
+}
+
+/** One S3 gateway of a cluster, which a test can stop and start again while the rest keeps running. */
+export interface SeaweedFsGateway {
+  readonly index: number;
+  /** `http://127.0.0.1:port`, the same across restarts. */
+  readonly endpoint: string;
+  /** The running `weed s3` process; undefined while stopped. */
+  readonly process: ServerProcess | undefined;
+  readonly running: boolean;
+  /**
+   * Stops this gateway only: SIGTERM, then SIGKILL after `graceMs` (default the server's grace); `graceMs: 0` sends
+   * SIGKILL at once, like a crashed node (responses in flight are cut). Clients then see refused connections on its
+   * port. Idempotent.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
+  /** Starts it again on the same ports and waits until it answers a signed request. */
+  start(): Promise<void>;
 }
 
 export interface SeaweedFsServer extends S3TestServer {
@@ -46,8 +69,19 @@ export interface SeaweedFsServer extends S3TestServer {
   readonly masterUrl: string;
   /** Filer's HTTP address. */
   readonly filerUrl: string;
-  /** One per process: "master", "volume-0", ..., "filer", "s3" for a cluster; "server" for the all-in-one. */
+  /** One per process: "master", "volume-0", ..., "filer", "s3" (then "s3-1", ...) for a cluster; "server" for the all-in-one. */
   readonly processes: readonly ServerProcess[];
+  /** Every S3 endpoint: one per gateway of a cluster started with `s3Gateways`; else `[endpoint]`. */
+  readonly endpoints: readonly string[];
+  /** The cluster's S3 gateways, to stop and restart one mid-test; empty for the all-in-one `weed server`. */
+  readonly gateways: readonly SeaweedFsGateway[];
+}
+
+/** How to start one gateway: its name (log file, process name), endpoint and `weed` arguments. */
+interface GatewaySpec {
+  name: string;
+  endpoint: string;
+  args: string[];
 }
 
 interface Layout {
@@ -87,7 +121,11 @@ async function prepare(options: SeaweedFsOptions, kind: string): Promise<Layout>
   const tmp = join(dataDir, "tmp");
   await mkdir(tmp);
   // TMPDIR: SeaweedFS puts its gRPC unix sockets in the temp dir; keep them inside ours.
-  return { dataDir, grpcPorts: [], credentials, s3ConfigPath, env: { ...process.env, TMPDIR: tmp }, forget: options.keepData ? () => false : removeOnExit(dataDir) };
+  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
+  // `weed s3` adds an admin identity from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY when they are set: inside a test
+  // worker they point at another server (same access key, other secret), and requests signed for this one then fail.
+  for (const name of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) delete env[name];
+  return { dataDir, grpcPorts: [], credentials, s3ConfigPath, env, forget: options.keepData ? () => false : removeOnExit(dataDir) };
 }
 
 async function removeSockets(layout: Layout): Promise<void> {
@@ -104,10 +142,10 @@ async function removeDataDir(layout: Layout): Promise<void> {
 }
 
 /** Ready = the S3 gateway answers a signed ListBuckets, which needs the filer and the signing identity. */
-async function waitForS3(credentials: S3Credentials, processes: ServerProcess[], timeoutMs: number): Promise<void> {
-  await waitUntil(() => httpResponds(`${credentials.endpoint}/`), { what: "SeaweedFS S3 port", processes, timeoutMs });
+async function waitForS3(credentials: S3Credentials, processes: readonly ServerProcess[], timeoutMs: number): Promise<void> {
+  await waitUntil(() => httpResponds(`${credentials.endpoint}/`), { what: `SeaweedFS S3 port ${credentials.endpoint}`, processes, timeoutMs });
   await waitUntil(async () => (await s3Request(credentials, { method: "GET", path: "/" })).status === 200, {
-    what: "SeaweedFS S3 gateway (signed ListBuckets)",
+    what: `SeaweedFS S3 gateway ${credentials.endpoint} (signed ListBuckets)`,
     processes,
     timeoutMs,
   });
@@ -135,6 +173,75 @@ async function createBuckets(credentials: S3Credentials, buckets: string[], proc
   await s3Request(credentials, { method: "DELETE", path: probe });
 }
 
+function spawnWeed(install: SeaweedFsInstall, layout: Layout, name: string, args: string[]): Promise<ServerProcess> {
+  return ServerProcess.spawn({
+    name: `seaweedfs ${name}`,
+    command: install.binary,
+    args,
+    cwd: layout.dataDir,
+    env: layout.env,
+    logFile: join(layout.dataDir, `${name}.log`),
+  });
+}
+
+function makeGateways(
+  specs: readonly GatewaySpec[],
+  layout: Layout,
+  install: SeaweedFsInstall,
+  processes: ServerProcess[],
+  options: SeaweedFsOptions,
+  isStopping: () => boolean,
+): SeaweedFsGateway[] {
+  return specs.map((spec, index) => {
+    const processName = `seaweedfs ${spec.name}`;
+    const current = () => processes.find((p) => p.name === processName);
+    let busy: Promise<void> = Promise.resolve();
+    // One stop or start at a time per gateway, in call order.
+    const serialize = (work: () => Promise<void>) => (busy = busy.then(work, work));
+    return {
+      index,
+      endpoint: spec.endpoint,
+      get process() {
+        return current();
+      },
+      get running() {
+        const p = current();
+        return p !== undefined && p.exitInfo === undefined;
+      },
+      stop: ({ graceMs }: { graceMs?: number } = {}) =>
+        serialize(async () => {
+          const p = current();
+          if (p === undefined) return;
+          if (graceMs === 0) {
+            // A crash, not a shutdown: SIGTERM would let the gateway finish the responses it is sending.
+            try {
+              process.kill(-p.pid, "SIGKILL");
+            } catch {
+              // Already gone.
+            }
+          }
+          await p.stop(graceMs ?? options.graceMs ?? DEFAULT_GRACE_MS);
+          processes.splice(processes.indexOf(p), 1);
+        }),
+      start: () =>
+        serialize(async () => {
+          if (isStopping()) throw new Error(`seaweedfs ${spec.name}: the server is stopped`);
+          if (current() !== undefined) return;
+          const child = await spawnWeed(install, layout, spec.name, spec.args);
+          processes.push(child);
+          try {
+            await waitForS3({ ...layout.credentials, endpoint: spec.endpoint }, [child], options.startTimeoutMs ?? 90_000);
+          } catch (error) {
+            await child.stop(0);
+            processes.splice(processes.indexOf(child), 1);
+            throw error;
+          }
+          child.unref();
+        }),
+    };
+  });
+}
+
 function makeServer(
   kind: string,
   layout: Layout,
@@ -142,12 +249,14 @@ function makeServer(
   processes: ServerProcess[],
   urls: { masterUrl: string; filerUrl: string },
   options: SeaweedFsOptions,
+  gatewaySpecs: readonly GatewaySpec[] = [],
 ): SeaweedFsServer {
   const { credentials, dataDir } = layout;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       // Gateways first so clients see connection errors rather than half a cluster; then all at once.
+      await Promise.all(gateways.map((g) => g.stop()));
       await Promise.all(processes.map((p) => p.stop(options.graceMs ?? DEFAULT_GRACE_MS)));
       if (options.keepData) {
         layout.forget();
@@ -155,15 +264,22 @@ function makeServer(
       }
       else await removeDataDir(layout);
     })());
+  const gateways = makeGateways(gatewaySpecs, layout, install, processes, options, () => stopping !== undefined);
+  const logFiles = processes.map((p) => p.logFile);
   return {
     kind,
     endpoint: credentials.endpoint,
+    endpoints: gateways.length > 0 ? gateways.map((g) => g.endpoint) : [credentials.endpoint],
+    gateways,
     region: credentials.region,
     accessKeyId: credentials.accessKeyId,
     secretAccessKey: credentials.secretAccessKey,
     dataDir,
-    logFiles: processes.map((p) => p.logFile),
-    pids: processes.map((p) => p.pid),
+    logFiles,
+    // A restarted gateway has a new pid.
+    get pids() {
+      return processes.map((p) => p.pid);
+    },
     processes,
     install,
     ...urls,
@@ -190,12 +306,15 @@ async function launch(
   urls: { masterUrl: string; filerUrl: string },
   options: SeaweedFsOptions,
   spawn: (processes: ServerProcess[], timeoutMs: number) => Promise<void>,
+  gatewaySpecs: readonly GatewaySpec[] = [],
 ): Promise<SeaweedFsServer> {
   const timeoutMs = options.startTimeoutMs ?? 90_000;
   const processes: ServerProcess[] = [];
   try {
     await spawn(processes, timeoutMs);
-    await waitForS3(layout.credentials, processes, timeoutMs);
+    for (const spec of gatewaySpecs.length > 0 ? gatewaySpecs : [{ endpoint: layout.credentials.endpoint }]) {
+      await waitForS3({ ...layout.credentials, endpoint: spec.endpoint }, processes, timeoutMs);
+    }
     await createBuckets(layout.credentials, options.buckets ?? [], processes, timeoutMs);
   } catch (error) {
     await Promise.all(processes.map((p) => p.stop(0)));
@@ -203,7 +322,7 @@ async function launch(
     throw error;
   }
   for (const p of processes) p.unref();
-  return makeServer(kind, layout, install, processes, urls, options);
+  return makeServer(kind, layout, install, processes, urls, options, gatewaySpecs);
 }
 
 async function withStartRetries<T>(what: string, start: () => Promise<T>): Promise<T> {
@@ -287,32 +406,48 @@ function dataNodeCount(status: TopologyStatus): number {
 
 /**
  * Starts a SeaweedFS cluster as separate processes: 1 master, `volumes` (≥ 1, default 3) volume servers, a filer and
- * an S3 gateway, each in its own process group, for stress tests and benchmarks. Same S3 surface as
- * {@link startSeaweedFs}.
+ * `s3Gateways` (default 1) S3 gateways, each in its own process group, for stress tests and benchmarks. Same S3
+ * surface as {@link startSeaweedFs}; `endpoints` and `gateways` give every gateway.
  */
 export async function startSeaweedFsCluster(options: SeaweedFsClusterOptions = {}): Promise<SeaweedFsServer> {
   const volumes = options.volumes ?? 3;
   if (!Number.isInteger(volumes) || volumes < 1 || volumes > 32) throw new RangeError(`volumes must be an integer in [1, 32], got ${volumes}`);
+  const gatewayCount = options.s3Gateways ?? 1;
+  if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 16) {
+    throw new RangeError(`s3Gateways must be an integer in [1, 16], got ${gatewayCount}`);
+  }
   const install = await installSeaweedFs(options.install);
   return withStartRetries("seaweedfs cluster", async () => {
     const layout = await prepare(options, "seaweedfs-cluster");
-    const ports = await freePorts(6 + 2 * volumes);
-    const [master, masterGrpc, filer, filerGrpc, s3, s3Grpc] = ports;
-    layout.credentials.endpoint = `http://${LOOPBACK}:${s3}`;
-    layout.grpcPorts = [masterGrpc!, filerGrpc!, s3Grpc!, ...ports.slice(6).filter((_, i) => i % 2 === 1)];
+    const fixed = 4 + 2 * gatewayCount;
+    const ports = await freePorts(fixed + 2 * volumes);
+    const [master, masterGrpc, filer, filerGrpc] = ports;
+    const gatewayPorts = Array.from({ length: gatewayCount }, (_, i) => ({ http: ports[4 + 2 * i]!, grpc: ports[5 + 2 * i]! }));
+    layout.credentials.endpoint = `http://${LOOPBACK}:${gatewayPorts[0]!.http}`;
+    layout.grpcPorts = [masterGrpc!, filerGrpc!, ...gatewayPorts.map((g) => g.grpc), ...ports.slice(fixed).filter((_, i) => i % 2 === 1)];
     // host:port.grpcPort is how SeaweedFS addresses a server whose gRPC port is not port + 10000.
     const masterAddress = `${LOOPBACK}:${master}.${masterGrpc}`;
     const urls = { masterUrl: `http://${LOOPBACK}:${master}`, filerUrl: `http://${LOOPBACK}:${filer}` };
+    const gatewaySpecs: GatewaySpec[] = gatewayPorts.map((port, i) => ({
+      // The first keeps the name it had when a cluster had one gateway.
+      name: i === 0 ? "s3" : `s3-${i}`,
+      endpoint: `http://${LOOPBACK}:${port.http}`,
+      args: [
+        "s3",
+        `-ip.bind=${LOOPBACK}`,
+        `-port=${port.http}`,
+        `-port.grpc=${port.grpc}`,
+        `-filer=${LOOPBACK}:${filer}.${filerGrpc}`,
+        `-config=${layout.s3ConfigPath}`,
+        `-localSocket=${join(layout.dataDir, "tmp", i === 0 ? "s3.sock" : `s3-${i}.sock`)}`,
+        "-port.iceberg=0",
+        "-port.lance=0",
+        ...(options.extraArgs ?? []),
+      ],
+    }));
     return launch("seaweedfs-cluster", layout, install, urls, options, async (processes, timeoutMs) => {
     const start = async (name: string, args: string[]) => {
-      const child = await ServerProcess.spawn({
-        name: `seaweedfs ${name}`,
-        command: install.binary,
-        args,
-        cwd: layout.dataDir,
-        env: layout.env,
-        logFile: join(layout.dataDir, `${name}.log`),
-      });
+      const child = await spawnWeed(install, layout, name, args);
       processes.push(child);
       return child;
     };
@@ -339,13 +474,13 @@ export async function startSeaweedFsCluster(options: SeaweedFsClusterOptions = {
         timeoutMs,
       });
       for (let i = 0; i < volumes; i++) {
-        const port = ports[6 + 2 * i]!;
+        const port = ports[fixed + 2 * i]!;
         await start(`volume-${i}`, [
           "volume",
           `-ip=${LOOPBACK}`,
           `-ip.bind=${LOOPBACK}`,
           `-port=${port}`,
-          `-port.grpc=${ports[7 + 2 * i]}`,
+          `-port.grpc=${ports[fixed + 1 + 2 * i]}`,
           `-dir=${await dir(`volume-${i}`)}`,
           "-max=0",
           `-master=${masterAddress}`,
@@ -371,18 +506,7 @@ export async function startSeaweedFsCluster(options: SeaweedFsClusterOptions = {
         `-localSocket=${join(layout.dataDir, "tmp", "filer.sock")}`,
       ]);
       await waitUntil(() => httpResponds(`http://${LOOPBACK}:${filer}/`), { what: "SeaweedFS filer", processes, timeoutMs });
-      await start("s3", [
-        "s3",
-        `-ip.bind=${LOOPBACK}`,
-        `-port=${s3}`,
-        `-port.grpc=${s3Grpc}`,
-        `-filer=${LOOPBACK}:${filer}.${filerGrpc}`,
-        `-config=${layout.s3ConfigPath}`,
-        `-localSocket=${join(layout.dataDir, "tmp", "s3.sock")}`,
-        "-port.iceberg=0",
-        "-port.lance=0",
-        ...(options.extraArgs ?? []),
-      ]);
-    });
+      for (const spec of gatewaySpecs) await start(spec.name, spec.args);
+    }, gatewaySpecs);
   });
 }
