@@ -4,6 +4,7 @@ import {
   InvalidKeyError,
   InvalidRangeError,
   NotFoundError,
+  TimeoutError,
   abortErrorFrom,
   isAbortError,
   isRangeStoreError,
@@ -63,6 +64,11 @@ const THROTTLING_CODES = new Set([
   "EC2ThrottledException",
   "RequestThrottledException",
 ]);
+/**
+ * The server refused an upload whose bytes do not match the checksum sent with them (`x-amz-checksum-*`,
+ * `Content-MD5`, or the signed `x-amz-content-sha256`): damaged between our checksum and the server.
+ */
+const CHECKSUM_MISMATCH_CODES = new Set(["BadDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"]);
 const TRANSIENT_CODES = new Set(["RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable", "PriorRequestNotComplete"]);
 const NETWORK_CODES = new Set([
   "ECONNRESET",
@@ -138,7 +144,8 @@ function isNetworkError(error: SdkErrorShape): boolean {
 
 /**
  * Maps an SDK (or network) error to core's typed errors: missing → {@link NotFoundError}, 416 →
- * {@link InvalidRangeError}, 412 → {@link IntegrityError} `E_OBJECT_CHANGED`, auth → {@link BackendError} `E_AUTH`
+ * {@link InvalidRangeError}, 412 → {@link IntegrityError} `E_OBJECT_CHANGED`, `BadDigest` (an upload's checksum
+ * mismatch) → {@link IntegrityError} `E_CHECKSUM`, auth → {@link BackendError} `E_AUTH`
  * (not retryable), throttling / 5xx / network → retryable {@link BackendError} with `retryAfterMs` when the server
  * sent `Retry-After`. An abort of `ctx.signal` becomes core's AbortError. Messages and causes carry no secrets.
  */
@@ -165,6 +172,10 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): Error {
     return new IntegrityError(`${where(ctx)} changed during the read (If-Match failed): ${base}`, { code: "E_OBJECT_CHANGED", cause });
   }
   if (code === "InvalidRange" || status === 416) return new InvalidRangeError(base, { cause });
+  if (CHECKSUM_MISMATCH_CODES.has(code)) {
+    // Retryable: the caller's bytes are intact (we computed the checksum from them), so sending them again can work.
+    return new IntegrityError(`${base}. The server received other bytes than were sent (checksum mismatch)`, { code: "E_CHECKSUM", retryable: true, cause });
+  }
   if (code === "KeyTooLongError") return new InvalidKeyError(`key too long for S3 with the store's prefix: ${base}`, { cause });
   if (AUTH_CODES.has(code) || status === 401 || status === 403) {
     return new BackendError(`${base}. Check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profile or role) and the bucket policy`, {
@@ -180,6 +191,11 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): Error {
   }
   if (TRANSIENT_CODES.has(code) || (status !== undefined && status >= 500)) {
     return new BackendError(base, { code: "E_SERVER", retryable: true, cause, ...retryAfter });
+  }
+  // The HTTP handler's connect or socket-inactivity timeout: the same failure as the engine's stall timer. (The
+  // handler also renames ECONNRESET and EPIPE errors "TimeoutError", for its retry logic: those are resets.)
+  if (e.name === "TimeoutError" && status === undefined && e.code !== "ECONNRESET" && e.code !== "EPIPE") {
+    return new TimeoutError(base, { cause });
   }
   if (isNetworkError(e)) return new BackendError(base, { code: "E_NETWORK", retryable: true, cause });
   return new BackendError(base, { code: "E_S3", retryable: false, cause });

@@ -1,4 +1,5 @@
 import { RangeConfigError, type BackendPlugin } from "@range/core";
+import { s3BucketManager } from "./buckets.js";
 import { createS3Store, type S3StoreOptions } from "./s3-store.js";
 
 /**
@@ -18,4 +19,5 @@ export const backend: BackendPlugin<Omit<S3StoreOptions, "bucket" | "prefix">> =
     const prefix = decodeURIComponent(url.pathname).replace(/^\/+/, "");
     return createS3Store({ ...(options ?? {}), bucket, prefix });
   },
+  buckets: s3BucketManager,
 };

@@ -13,18 +13,32 @@ import {
   InvalidRangeError,
   RangeConfigError,
   BackendError,
+  EndpointPool,
   abortErrorFrom,
+  backoffDelay,
+  checkContentRange,
+  checksumBase64,
+  createChecksum,
   createObjectStore,
   resolveEngineOptions,
+  sleep,
+  verifyChecksum,
+  type DriverCopyOptions,
   type DriverHead,
   type DriverListOptions,
   type DriverReadOptions,
   type DriverWriteOptions,
+  type EndpointLease,
+  type EndpointStats,
+  type EndpointStrategy,
   type ObjectMeta,
   type ObjectStore,
   type RangeEngineOptions,
   type StoreDriver,
 } from "@range/core";
+import { endpointOutcomeOf, resolveEndpointStrategy, resolveEndpoints, type EndpointSource } from "./endpoints.js";
+import { S3_CHECKSUMS, resolveChecksumOption, wholeObjectChecksum, type S3ChecksumAlgorithm, type StoredChecksum } from "./checksums.js";
+import { copyS3Object } from "./copy.js";
 import { mapS3Error } from "./errors.js";
 import { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE, PartReader, partSizeForLength, streamPartSize } from "./multipart.js";
 
@@ -41,8 +55,22 @@ export interface S3StoreOptions {
   bucket: string;
   /** Key prefix the store is rooted at ("" = the whole bucket); a trailing "/" is added. */
   prefix?: string;
-  /** S3-compatible endpoint, e.g. `http://127.0.0.1:8333`. Default: `AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`, then AWS. */
+  /**
+   * S3-compatible endpoint, e.g. `http://127.0.0.1:8333`. Default: the endpoints of `RANGE_S3_ENDPOINTS` (or s3dlio's
+   * `S3_ENDPOINT_URIS`, `S3_ENDPOINT_TEMPLATE`), then `AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`, then AWS.
+   */
   endpoint?: string;
+  /**
+   * Several endpoints of ONE cluster (e.g. an S3 gateway per node), used together: an array of URLs, or a string of
+   * comma-separated URLs and `{1...N}` templates (`"http://10.0.0.{1...3}:9000"`). Requests are spread by
+   * `endpointStrategy`; an endpoint that fails (refused, reset, 5xx) is taken out, the request retried on another,
+   * and the endpoint tried again later. Not with `endpoint`.
+   */
+  endpoints?: string | string[];
+  /** How requests are spread over `endpoints`. Default `RANGE_S3_ENDPOINT_STRATEGY`, `S3_LOAD_BALANCE_STRATEGY`, "round-robin". */
+  endpointStrategy?: EndpointStrategy;
+  /** How long a failed endpoint stays out: `baseDelayMs` (1000), doubling per failed retry up to `maxDelayMs` (30000). */
+  endpointRecovery?: { baseDelayMs?: number; maxDelayMs?: number };
   /** Default: `AWS_REGION`, `AWS_DEFAULT_REGION`, the SDK's config chain, or "us-east-1" for a custom endpoint. */
   region?: string;
   /** Default: the SDK's default credential chain (env, profile, SSO, container/instance role). */
@@ -63,6 +91,14 @@ export interface S3StoreOptions {
   connectionTimeoutMs?: number;
   /** SDK attempts per request (the engine retries ranges on top). Default 3. */
   maxAttempts?: number;
+  /**
+   * End-to-end checksum (default `RANGE_S3_CHECKSUM`, else off). With an algorithm, every `put` sends the checksum we
+   * computed over the caller's bytes, so the server refuses bytes damaged on the way (each part of a multipart
+   * upload, and for CRCs the whole object too); and every `get` that reads a whole object checks the bytes against
+   * the checksum the server stored (one HeadObject per read, in parallel with the first range). A mismatch is an
+   * `IntegrityError` (`E_CHECKSUM`). See docs/guarantees.md.
+   */
+  checksum?: S3ChecksumAlgorithm | false;
   /** More S3Client settings, applied last (e.g. a logger, `useArnRegion`). */
   clientConfig?: S3ClientConfig;
   /**
@@ -76,6 +112,9 @@ const OPTION_KEYS = new Set([
   "bucket",
   "prefix",
   "endpoint",
+  "endpoints",
+  "endpointStrategy",
+  "endpointRecovery",
   "region",
   "credentials",
   "forcePathStyle",
@@ -86,6 +125,7 @@ const OPTION_KEYS = new Set([
   "maxSockets",
   "connectionTimeoutMs",
   "maxAttempts",
+  "checksum",
   "clientConfig",
   "allocate",
 ]);
@@ -111,7 +151,13 @@ export interface ResolvedS3Options {
   bucket: string;
   /** "" or ends with "/". */
   prefix: string;
+  /** The first of `endpoints`; undefined for AWS's default endpoint. */
   endpoint: string | undefined;
+  /** Every endpoint, in order; empty for AWS's default endpoint. */
+  endpoints: string[];
+  /** Which setting named them. */
+  endpointSource: EndpointSource;
+  endpointStrategy: EndpointStrategy;
   region: string | undefined;
   forcePathStyle: boolean;
   multipartThreshold: number;
@@ -120,6 +166,13 @@ export interface ResolvedS3Options {
   maxSockets: number;
   connectionTimeoutMs: number;
   maxAttempts: number;
+  /** The end-to-end checksum of puts and whole-object gets, or false. */
+  checksum: S3ChecksumAlgorithm | false;
+  /**
+   * A request whose socket carries no byte either way for this long fails (retryably): the engine's `rangeTimeoutMs`
+   * (30 s by default), so a stalled upload, listing or delete cannot hang forever either. Infinity = none.
+   */
+  socketTimeoutMs: number;
 }
 
 /** Validates options and resolves settings from the environment; throws {@link RangeConfigError} before any I/O. */
@@ -137,15 +190,11 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
   prefix = prefix.replace(/^\/+/, "");
   if (prefix !== "" && !prefix.endsWith("/")) prefix += "/";
 
-  const endpoint = options.endpoint ?? envValue("AWS_ENDPOINT_URL_S3") ?? envValue("AWS_ENDPOINT_URL");
-  if (endpoint !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      throw configError(`s3: endpoint ${JSON.stringify(endpoint)} is not a URL (expected e.g. http://127.0.0.1:8333)`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw configError(`s3: endpoint must be http(s), got ${url.protocol}`);
+  const { endpoints, source: endpointSource } = resolveEndpoints(options);
+  const endpoint = endpoints[0];
+  const endpointStrategy = resolveEndpointStrategy(options.endpointStrategy);
+  if (options.endpointRecovery !== undefined && (typeof options.endpointRecovery !== "object" || options.endpointRecovery === null)) {
+    throw configError("s3: endpointRecovery must be an object like { baseDelayMs: 1000, maxDelayMs: 30000 }");
   }
   // A custom endpoint (MinIO, SeaweedFS, ...) does not care about the region, but SigV4 needs one.
   const region = options.region ?? envValue("AWS_REGION") ?? envValue("AWS_DEFAULT_REGION") ?? (endpoint !== undefined ? "us-east-1" : undefined);
@@ -162,6 +211,9 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     bucket,
     prefix,
     endpoint,
+    endpoints,
+    endpointSource,
+    endpointStrategy,
     region,
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     multipartThreshold,
@@ -170,6 +222,8 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     maxSockets,
     connectionTimeoutMs: checkInteger("connectionTimeoutMs", options.connectionTimeoutMs ?? 5_000, 1, 600_000),
     maxAttempts: checkInteger("maxAttempts", options.maxAttempts ?? 3, 1, 20),
+    checksum: resolveChecksumOption(options.checksum),
+    socketTimeoutMs: engine.rangeTimeoutMs,
   };
 }
 
@@ -186,8 +240,12 @@ function compareKeys(a: string, b: string): number {
 
 interface Loaded {
   sdk: Sdk;
-  client: S3Client;
+  /** One client per endpoint, in the pool's order. */
+  clients: S3Client[];
 }
+
+/** Waits between tries of one request once every endpoint has failed it (or the cluster throttles). */
+const FAILOVER_BACKOFF = { attempts: 20, baseDelayMs: 100, maxDelayMs: 2_000 } as const;
 
 /**
  * Reads a GetObject body into `out` (exactly `out.length` bytes), calling `progress` per chunk. With `allowMore`,
@@ -258,6 +316,10 @@ export class S3Driver implements StoreDriver {
   readonly options: ResolvedS3Options;
   readonly #credentials: S3Credentials | undefined;
   readonly #clientConfig: S3ClientConfig;
+  /** Picks the endpoint of each request and keeps its numbers; one entry for a single endpoint. */
+  readonly #pool: EndpointPool;
+  /** Several endpoints: a request that fails on one is retried on another, here rather than inside the SDK. */
+  readonly #failover: boolean;
   #loaded: Promise<Loaded> | undefined;
   #httpAgent: HttpAgent | undefined;
   #httpsAgent: HttpsAgent | undefined;
@@ -266,6 +328,20 @@ export class S3Driver implements StoreDriver {
     this.options = resolveS3Options(options);
     this.#credentials = options.credentials;
     this.#clientConfig = options.clientConfig ?? {};
+    const { endpoints, endpointStrategy } = this.options;
+    this.#pool = new EndpointPool(endpoints.length > 0 ? endpoints : ["(aws default)"], {
+      strategy: endpointStrategy,
+      ...(options.endpointRecovery ? { recovery: options.endpointRecovery } : {}),
+    });
+    this.#failover = endpoints.length > 1;
+  }
+
+  /**
+   * Requests, bytes, errors, requests in flight and state (`up` / `down`, with `retryAt`) of each endpoint, in the
+   * order of `endpoints`. A single-endpoint store reports its one endpoint.
+   */
+  endpointStats(): EndpointStats[] {
+    return this.#pool.stats();
   }
 
   /** The keep-alive agents' socket limit per host. */
@@ -278,9 +354,14 @@ export class S3Driver implements StoreDriver {
     return this.#httpAgent && this.#httpsAgent ? { http: this.#httpAgent, https: this.#httpsAgent } : undefined;
   }
 
-  /** The S3Client this store uses (created on first call). */
+  /** The S3Client this store uses (created on first call); with several endpoints, the first endpoint's. */
   async client(): Promise<S3Client> {
-    return (await this.#load()).client;
+    return (await this.#load()).clients[0]!;
+  }
+
+  /** One S3Client per endpoint, in the order of `options.endpoints`. */
+  async clients(): Promise<S3Client[]> {
+    return [...(await this.#load()).clients];
   }
 
   #load(): Promise<Loaded> {
@@ -297,15 +378,19 @@ export class S3Driver implements StoreDriver {
         });
       }
       const o = this.options;
+      // One agent pair for all endpoints: maxSockets is per host, so each endpoint gets its own sockets anyway.
       const agentOptions = { keepAlive: true, maxSockets: o.maxSockets, maxFreeSockets: o.maxSockets };
       this.#httpAgent = new HttpAgent(agentOptions);
       this.#httpsAgent = new HttpsAgent(agentOptions);
-      const client = new sdk.S3Client({
+      const endpoints: (string | undefined)[] = o.endpoints.length > 0 ? o.endpoints : [undefined];
+      const clients = endpoints.map((endpoint) => new sdk.S3Client({
         ...(o.region !== undefined ? { region: o.region } : {}),
-        ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
+        ...(endpoint !== undefined ? { endpoint } : {}),
         ...(this.#credentials !== undefined ? { credentials: this.#credentials } : {}),
         forcePathStyle: o.forcePathStyle,
-        maxAttempts: o.maxAttempts,
+        // With several endpoints, retrying on the endpoint that just refused the connection wastes the attempt:
+        // #request retries on another one instead.
+        maxAttempts: this.#failover ? 1 : o.maxAttempts,
         // Checksums only where S3 requires them (DeleteObjects): the default CRC32 of every upload costs CPU, and a
         // ranged GET cannot be validated against a whole-object checksum anyway. Several S3-compatible servers also
         // reject the SDK's default trailing checksums.
@@ -315,10 +400,11 @@ export class S3Driver implements StoreDriver {
           httpAgent: this.#httpAgent,
           httpsAgent: this.#httpsAgent,
           connectionTimeout: o.connectionTimeoutMs,
+          ...(Number.isFinite(o.socketTimeoutMs) ? { socketTimeout: o.socketTimeoutMs } : {}),
         }),
         ...this.#clientConfig,
-      });
-      return { sdk, client };
+      }));
+      return { sdk, clients };
     })();
     return this.#loaded;
   }
@@ -327,18 +413,56 @@ export class S3Driver implements StoreDriver {
     return this.options.prefix + key;
   }
 
+  /** One request whose response has no body to read (or whose body the SDK has read). */
   async #send<T>(
     operation: string,
     build: (sdk: Sdk) => object,
-    ctx: { key?: string; signal?: AbortSignal | undefined },
+    ctx: { key?: string; signal?: AbortSignal | undefined; bytesOut?: number },
   ): Promise<T> {
-    const { sdk, client } = await this.#load();
-    if (ctx.signal?.aborted) throw abortErrorFrom(ctx.signal);
-    try {
-      return (await client.send(build(sdk) as never, ctx.signal ? { abortSignal: ctx.signal } : {})) as T;
-    } catch (error) {
-      throw mapS3Error(error, this.#context(operation, ctx.key, ctx.signal));
+    const { out, lease } = await this.#request<T>(operation, build, ctx);
+    lease.release("ok");
+    return out;
+  }
+
+  /**
+   * Sends one request through the endpoint pool and returns the response with the endpoint's lease still held: the
+   * caller releases it once the body is read, so in-flight counts (and least-outstanding) include body transfer.
+   * With several endpoints, a request whose endpoint failed (refused, reset, 5xx) is sent again to another one, up
+   * to `maxAttempts` times, waiting (jittered backoff) only when it has failed on every endpoint or was throttled.
+   */
+  async #request<T>(
+    operation: string,
+    build: (sdk: Sdk) => object,
+    ctx: { key?: string; signal?: AbortSignal | undefined; bytesOut?: number },
+  ): Promise<{ out: T; lease: EndpointLease }> {
+    const { sdk, clients } = await this.#load();
+    const tried = new Set<number>();
+    for (let attempt = 1; ; attempt++) {
+      if (ctx.signal?.aborted) throw abortErrorFrom(ctx.signal);
+      const lease = this.#pool.acquire(tried);
+      tried.add(lease.index);
+      try {
+        const out = (await clients[lease.index]!.send(build(sdk) as never, ctx.signal ? { abortSignal: ctx.signal } : {})) as T;
+        if (ctx.bytesOut) lease.addBytes(ctx.bytesOut);
+        return { out, lease };
+      } catch (raw) {
+        const error = mapS3Error(raw, this.#context(operation, ctx.key, ctx.signal));
+        const outcome = endpointOutcomeOf(error, ctx.signal);
+        lease.release(outcome, error);
+        if (!this.#failover || outcome === "ok" || outcome === "aborted" || attempt >= this.options.maxAttempts) throw error;
+        if (outcome === "error" || tried.size >= this.#pool.size) {
+          const hint = BackendError.isInstance(error) ? error.retryAfterMs : undefined;
+          await sleep(backoffDelay(attempt, FAILOVER_BACKOFF, hint), ctx.signal);
+          if (tried.size >= this.#pool.size) tried.clear();
+        }
+      }
     }
+  }
+
+  /** Ends a request whose body was read (or abandoned): its bytes and outcome go to the endpoint's numbers. */
+  #finish(lease: EndpointLease, bytes: number, error: unknown | undefined, signal: AbortSignal | undefined): void {
+    lease.addBytes(bytes);
+    lease.release(error === undefined ? "ok" : endpointOutcomeOf(error, signal), error);
   }
 
   #context(operation: string, key: string | undefined, signal: AbortSignal | undefined) {
@@ -366,18 +490,22 @@ export class S3Driver implements StoreDriver {
   /**
    * ONE ranged GET for the first `length` bytes: `Content-Range` gives the total size and the response the ETag, so
    * an object below the split threshold costs one request and a large one no HeadObject. Resolves as soon as the
-   * response headers arrive, with the body still streaming into `data`.
+   * response headers arrive, with the body still streaming into `data`. With `checksum` on, a HeadObject for the
+   * stored checksum runs alongside (a ranged GET carries none): a head that is the whole object is checked here,
+   * a larger object by core through `verifyWhole` once it is assembled.
    */
   async readHead(key: string, length: number, opts: { signal?: AbortSignal }): Promise<DriverHead> {
     // engine: false asks for "everything": a plain GET then.
     const range = length >= Number.MAX_SAFE_INTEGER ? undefined : `bytes=0-${length - 1}`;
+    const check = this.#wholeObjectCheck(key, undefined, opts.signal);
     let out: GetObjectCommandOutput;
+    let lease: EndpointLease;
     try {
-      out = await this.#send<GetObjectCommandOutput>(
+      ({ out, lease } = await this.#request<GetObjectCommandOutput>(
         "GetObject",
         (sdk) => new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: this.#fullKey(key), ...(range ? { Range: range } : {}) }),
         { key, signal: opts.signal },
-      );
+      ));
     } catch (error) {
       // S3 answers a Range on a 0-byte object with 416: the object exists and is empty.
       if (!InvalidRangeError.isInstance(error)) throw error;
@@ -385,11 +513,16 @@ export class S3Driver implements StoreDriver {
       if (meta.size !== 0) throw error;
       return { data: new Uint8Array(0), meta };
     }
-    const body = asReadable(out.Body);
+    let body: Readable | undefined;
     let meta: ObjectMeta;
     let want: number;
     try {
-      const total = totalFromContentRange(out.ContentRange) ?? out.ContentLength;
+      body = asReadable(out.Body);
+      // A Content-Range that does not fit the request (another range, a total it contradicts) fails here, retryably.
+      const total =
+        out.ContentRange === undefined
+          ? out.ContentLength
+          : checkContentRange(out.ContentRange, out.ContentLength, { offset: 0, length, exact: false, what: `GetObject ${JSON.stringify(key)}` });
       if (total === undefined) {
         throw new BackendError(`GetObject s3://${this.options.bucket}/${this.#fullKey(key)}: response has neither Content-Range nor Content-Length`, {
           code: "E_S3",
@@ -399,22 +532,70 @@ export class S3Driver implements StoreDriver {
       meta = this.#meta(key, total, out.ETag, out.LastModified);
       want = Math.min(length, total);
     } catch (error) {
-      body.destroy();
+      body?.destroy();
+      this.#finish(lease, 0, error, opts.signal);
       throw error;
     }
+    const stream = body;
     // Resolve on the headers: the size is known, so core starts the other ranges while this body still arrives.
     const data = (async () => {
       const buffer = Buffer.allocUnsafeSlow(want);
-      const got = await this.#readBody(body, buffer, key, { ...opts, allowMore: true });
+      let got = 0;
+      try {
+        got = await this.#readBody(stream, buffer, key, { ...opts, allowMore: true });
+      } catch (error) {
+        // Core reads a head whose body failed again as a pinned range: the pool sends that to another endpoint.
+        this.#finish(lease, 0, error, opts.signal);
+        throw error;
+      }
+      this.#finish(lease, got, undefined, opts.signal);
       if (got !== want) {
         throw new IntegrityError(`GetObject returned ${got} bytes for the first ${want} of ${JSON.stringify(key)}`, {
           code: "E_LENGTH_MISMATCH",
           retryable: true,
         });
       }
+      // This request read the whole object: check it here, whichever way core hands it on (get, stream, readTo). A
+      // mismatch is retried by core as a pinned read of the whole object, which `read` checks again.
+      if (want === meta.size && check) await check(buffer, meta.etag);
       return buffer;
     })();
-    return { data, meta };
+    return { data, meta, ...(check && want < meta.size ? { verifyWhole: (bytes: Uint8Array) => check(bytes, meta.etag) } : {}) };
+  }
+
+  /** HeadObject with `ChecksumMode: ENABLED`: the version it saw and the whole-object checksum stored with it. */
+  async #storedChecksum(key: string, etag: string | undefined, signal: AbortSignal | undefined): Promise<{ etag: string | undefined; checksum: StoredChecksum | undefined }> {
+    const out = await this.#send<{ ETag?: string } & Parameters<typeof wholeObjectChecksum>[0]>(
+      "HeadObject",
+      (sdk) =>
+        new sdk.HeadObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.#fullKey(key),
+          ChecksumMode: "ENABLED",
+          ...(etag !== undefined ? { IfMatch: etag } : {}),
+        }),
+      { key, signal },
+    );
+    return { etag: out.ETag, checksum: wholeObjectChecksum(out, this.options.checksum) };
+  }
+
+  /**
+   * With `checksum` on: starts the HeadObject that fetches the stored checksum (now, in parallel with the GET) and
+   * returns the check of the bytes once they are in; undefined when off. Unpinned, the HeadObject may see another
+   * version than the GET did: then (or when it failed) it is asked again pinned to the version read, `If-Match` its
+   * ETag (412 → IntegrityError `E_OBJECT_CHANGED`). Objects with no checksum we can recompute (none stored, or a
+   * multipart composite "…-N") pass unchecked.
+   */
+  #wholeObjectCheck(key: string, pinned: string | undefined, signal: AbortSignal | undefined): ((bytes: Uint8Array, etag: string | undefined) => Promise<void>) | undefined {
+    if (!this.options.checksum) return undefined;
+    const early = this.#storedChecksum(key, pinned, signal);
+    // Awaited by the check, which asks again when it failed; a read that fails first never looks at it.
+    early.catch(() => {});
+    return async (bytes, etag) => {
+      let stored = await early.catch(() => undefined);
+      if (stored === undefined || (etag !== undefined && stored.etag !== etag)) stored = await this.#storedChecksum(key, etag, undefined);
+      if (stored.checksum) verifyChecksum(stored.checksum.algorithm, bytes, stored.checksum.value, `s3://${this.options.bucket}/${this.#fullKey(key)}`);
+    };
   }
 
   async #readBody(body: Readable, out: Uint8Array, key: string, opts: { signal?: AbortSignal | undefined; progress?: () => void; allowMore?: boolean }): Promise<number> {
@@ -434,7 +615,9 @@ export class S3Driver implements StoreDriver {
    * `target` when given.
    */
   async read(key: string, offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array> {
-    const out = await this.#send<GetObjectCommandOutput>(
+    // A read of the whole object (core's retry of a small object, a one-range plan) is checked like a head.
+    const check = offset === 0 && length === opts.size ? this.#wholeObjectCheck(key, opts.etag, opts.signal) : undefined;
+    const { out, lease } = await this.#request<GetObjectCommandOutput>(
       "GetObject",
       (sdk) =>
         new sdk.GetObjectCommand({
@@ -445,24 +628,29 @@ export class S3Driver implements StoreDriver {
         }),
       { key, signal: opts.signal },
     );
-    const body = asReadable(out.Body);
+    let body: Readable | undefined;
+    let target: Uint8Array;
     try {
+      body = asReadable(out.Body);
       // Belt and braces for servers that ignore If-Match: the version we got must be the version we pinned.
       if (opts.etag !== undefined && out.ETag !== undefined && out.ETag !== opts.etag) {
         throw new IntegrityError(`s3://${this.options.bucket}/${this.#fullKey(key)} changed during the read (ETag ${out.ETag}, expected ${opts.etag})`, {
           code: "E_OBJECT_CHANGED",
         });
       }
-      const total = totalFromContentRange(out.ContentRange);
-      if (total !== undefined && offset + length > total) {
-        throw new InvalidRangeError(`range [${offset}, ${offset + length}) passes the end of ${JSON.stringify(key)} (${total} bytes)`);
-      }
-      if (out.ContentLength !== undefined && out.ContentLength !== length && total !== undefined) {
-        throw new IntegrityError(`GetObject returned ${out.ContentLength} bytes for a range of ${length}`, { code: "E_LENGTH_MISMATCH", retryable: true });
-      }
-      const target = opts.target ?? Buffer.allocUnsafeSlow(length);
       // No Content-Range: a server that ignored the Range header and sent the whole object from byte 0.
-      const ignoredRange = total === undefined;
+      const ignoredRange = out.ContentRange === undefined;
+      if (!ignoredRange) {
+        // The answer must be exactly the bytes asked for, of an object of the size the read began with.
+        checkContentRange(out.ContentRange!, out.ContentLength, {
+          offset,
+          length,
+          exact: true,
+          ...(opts.size !== undefined ? { size: opts.size } : {}),
+          what: `GetObject ${JSON.stringify(key)}`,
+        });
+      }
+      target = opts.target ?? Buffer.allocUnsafeSlow(length);
       if (ignoredRange && offset !== 0) {
         throw new BackendError(`the server ignored the Range header of GetObject ${JSON.stringify(key)}`, { code: "E_S3", retryable: false });
       }
@@ -472,11 +660,14 @@ export class S3Driver implements StoreDriver {
           ? new InvalidRangeError(`range [${offset}, ${offset + length}) passes the end of ${JSON.stringify(key)} (${got} bytes)`)
           : new IntegrityError(`GetObject returned ${got} bytes for a range of ${length}`, { code: "E_LENGTH_MISMATCH", retryable: true });
       }
-      return target;
+      this.#finish(lease, got, undefined, opts.signal);
     } catch (error) {
-      body.destroy();
+      body?.destroy();
+      this.#finish(lease, 0, error, opts.signal);
       throw error;
     }
+    if (check) await check(target, out.ETag ?? opts.etag);
+    return target;
   }
 
   async write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: DriverWriteOptions): Promise<ObjectMeta> {
@@ -518,8 +709,13 @@ export class S3Driver implements StoreDriver {
     }
   }
 
+  /**
+   * One PutObject. With `checksum` on it carries the checksum of `body` (computed here, before the bytes leave), so
+   * the server refuses bytes that differ from what the caller handed us (`BadDigest` → IntegrityError `E_CHECKSUM`).
+   */
   async #putObject(key: string, body: Uint8Array, opts: DriverWriteOptions): Promise<ObjectMeta> {
-    const out = await this.#send<{ ETag?: string }>(
+    const sum = this.#checksumFields(body);
+    const out = await this.#send<{ ETag?: string } & Record<string, unknown>>(
       "PutObject",
       (sdk) =>
         new sdk.PutObjectCommand({
@@ -528,23 +724,70 @@ export class S3Driver implements StoreDriver {
           Body: body,
           ContentLength: body.length,
           ...(opts.contentType !== undefined ? { ContentType: opts.contentType } : {}),
+          ...sum?.fields,
         }),
-      { key, signal: opts.signal },
+      { key, signal: opts.signal, bytesOut: body.length },
     );
+    if (sum) await this.#checkStoredChecksum(key, out, sum.value, body.length, "PutObject");
     return this.#meta(key, body.length, out.ETag, undefined);
+  }
+
+  /** The request fields that send `bytes`'s checksum (`ChecksumAlgorithm` + `ChecksumCRC32C`, ...), when on. */
+  #checksumFields(bytes: Uint8Array): { value: string; fields: Record<string, string> } | undefined {
+    const algorithm = this.options.checksum;
+    if (!algorithm) return undefined;
+    const { sdk, field } = S3_CHECKSUMS[algorithm];
+    const value = checksumBase64(algorithm, bytes);
+    return { value, fields: { ChecksumAlgorithm: sdk, [field]: value } };
+  }
+
+  /**
+   * A server echoes the checksum it stored. One that differs from what we sent means it kept other bytes without
+   * refusing them (it did not check): the new version is deleted again (`If-Match` its ETag, best effort) and the
+   * put fails. A server that echoes nothing does not support checksums, and is trusted as without the option.
+   */
+  async #checkStoredChecksum(key: string, out: { ETag?: string } & Record<string, unknown>, sent: string, size: number, operation: string): Promise<void> {
+    const algorithm = this.options.checksum;
+    if (!algorithm) return;
+    const stored = out[S3_CHECKSUMS[algorithm].field];
+    if (typeof stored !== "string" || stored === sent) return;
+    const where = `s3://${this.options.bucket}/${this.#fullKey(key)}`;
+    await this.#send(
+      "DeleteObject",
+      (sdk) => new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#fullKey(key), ...(out.ETag ? { IfMatch: out.ETag } : {}) }),
+      { key, signal: AbortSignal.timeout(30_000) },
+    ).catch(() => {});
+    throw new IntegrityError(`${operation} ${where}: the server stored ${algorithm.toUpperCase()} ${stored}, the ${size} bytes sent have ${sent}`, {
+      code: "E_CHECKSUM",
+      retryable: true,
+    });
   }
 
   /**
    * A multipart upload of the parts `nextPart` returns (an empty part ends it), `uploadConcurrency` at a time. Any
    * failure or abort aborts the in-flight parts and then the upload itself (AbortMultipartUpload), so no parts are
    * left behind and no object appears.
+   *
+   * With `checksum` on, every part carries its checksum (the server refuses a damaged part) and the completion lists
+   * them. For a CRC the upload is `FULL_OBJECT`: we send the CRC of all the bytes, which the server checks against
+   * the parts and stores as the object's checksum, so a later `get` can check the whole object. A hash (SHA256) can
+   * only be `COMPOSITE` (the hash of the parts' hashes, "…-N"), which no read can recompute from the bytes.
    */
   async #multipart(key: string, opts: DriverWriteOptions, nextPart: () => Promise<Uint8Array>): Promise<ObjectMeta> {
-    const { bucket } = this.options;
+    const { bucket, checksum: algorithm } = this.options;
     const Key = this.#fullKey(key);
+    const spelling = algorithm ? S3_CHECKSUMS[algorithm] : undefined;
+    // The parts arrive in order, so the whole object's CRC is kept running as they are produced.
+    const whole = algorithm && spelling?.fullObject ? createChecksum(algorithm) : undefined;
     const created = await this.#send<{ UploadId?: string }>(
       "CreateMultipartUpload",
-      (sdk) => new sdk.CreateMultipartUploadCommand({ Bucket: bucket, Key, ...(opts.contentType !== undefined ? { ContentType: opts.contentType } : {}) }),
+      (sdk) =>
+        new sdk.CreateMultipartUploadCommand({
+          Bucket: bucket,
+          Key,
+          ...(opts.contentType !== undefined ? { ContentType: opts.contentType } : {}),
+          ...(spelling ? { ChecksumAlgorithm: spelling.sdk, ChecksumType: whole ? "FULL_OBJECT" : "COMPOSITE" } : {}),
+        }),
       { key, signal: opts.signal },
     );
     const uploadId = created.UploadId;
@@ -568,19 +811,28 @@ export class S3Driver implements StoreDriver {
           throw new RangeConfigError(`s3: upload of ${JSON.stringify(key)} needs more than ${MAX_PARTS} parts; raise partSize`, { code: "E_TOO_LARGE" });
         }
         size += body.length;
-        const upload = this.#send<{ ETag?: string }>(
+        whole?.update(body);
+        const sum = this.#checksumFields(body);
+        const upload = this.#send<{ ETag?: string } & Record<string, unknown>>(
           "UploadPart",
-          (sdk) => new sdk.UploadPartCommand({ Bucket: bucket, Key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
-          { key, signal: controller.signal },
-        ).then(
-          (out) => {
-            parts.push({ PartNumber: partNumber, ETag: out.ETag });
-          },
-          (error: unknown) => {
+          (sdk) =>
+            new sdk.UploadPartCommand({ Bucket: bucket, Key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ...sum?.fields }),
+          { key, signal: controller.signal, bytesOut: body.length },
+        )
+          .then((out) => {
+            const echoed = spelling ? out[spelling.field] : undefined;
+            if (sum && typeof echoed === "string" && echoed !== sum.value) {
+              throw new IntegrityError(`UploadPart ${partNumber} of s3://${bucket}/${Key}: the server stored ${spelling!.sdk} ${echoed}, the ${body.length} bytes sent have ${sum.value}`, {
+                code: "E_CHECKSUM",
+                retryable: true,
+              });
+            }
+            parts.push({ PartNumber: partNumber, ETag: out.ETag, ...(sum && spelling ? { [spelling.field]: sum.value } : {}) });
+          })
+          .catch((error: unknown) => {
             if (failure === undefined) failure = error;
             controller.abort(error);
-          },
-        );
+          });
         const tracked = upload.finally(() => inFlight.delete(tracked));
         inFlight.add(tracked);
         if (inFlight.size >= this.options.uploadConcurrency) await Promise.race(inFlight);
@@ -589,11 +841,20 @@ export class S3Driver implements StoreDriver {
       if (failure !== undefined) throw failure;
       if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
       parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
-      const done = await this.#send<{ ETag?: string }>(
+      const wholeValue = whole?.digestBase64();
+      const done = await this.#send<{ ETag?: string } & Record<string, unknown>>(
         "CompleteMultipartUpload",
-        (sdk) => new sdk.CompleteMultipartUploadCommand({ Bucket: bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+        (sdk) =>
+          new sdk.CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+            ...(wholeValue !== undefined && spelling ? { ChecksumType: "FULL_OBJECT", [spelling.field]: wholeValue } : {}),
+          }),
         { key, signal: opts.signal },
       );
+      if (wholeValue !== undefined) await this.#checkStoredChecksum(key, done, wholeValue, size, "CompleteMultipartUpload");
       return this.#meta(key, size, done.ETag, undefined);
     } catch (error) {
       controller.abort(error);
@@ -652,6 +913,17 @@ export class S3Driver implements StoreDriver {
     } while (token !== undefined);
   }
 
+  /** Server-side copy (CopyObject, or a multipart copy above 5 GiB), pinned to the source's ETag. */
+  copy(srcKey: string, dstKey: string, opts: DriverCopyOptions): Promise<ObjectMeta> {
+    const { bucket, prefix, uploadConcurrency } = this.options;
+    return copyS3Object(
+      { bucket, prefix, concurrency: uploadConcurrency, send: (operation, build, ctx) => this.#send(operation, build, ctx) },
+      srcKey,
+      dstKey,
+      opts,
+    );
+  }
+
   async delete(key: string): Promise<void> {
     await this.#send("DeleteObject", (sdk) => new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#fullKey(key) }), { key });
   }
@@ -684,19 +956,31 @@ export class S3Driver implements StoreDriver {
   async close(): Promise<void> {
     if (this.#loaded) {
       const loaded = await this.#loaded.catch(() => undefined);
-      loaded?.client.destroy();
+      for (const client of loaded?.clients ?? []) client.destroy();
     }
     this.#httpAgent?.destroy();
     this.#httpsAgent?.destroy();
   }
 }
 
+/** An {@link ObjectStore} on S3 (one or several endpoints), with the numbers of each endpoint. */
+export interface S3Store extends ObjectStore {
+  /** Per endpoint: requests, bytes, errors, in flight, state; see {@link S3Driver.endpointStats}. */
+  endpointStats(): EndpointStats[];
+}
+
 /** An {@link ObjectStore} on S3 or an S3-compatible service. */
-export function createS3Store(options: S3StoreOptions): ObjectStore {
+export function createS3Store(options: S3StoreOptions): S3Store {
   const driver = new S3Driver(options);
   if (options.allocate !== undefined && typeof options.allocate !== "function") throw configError("s3: allocate must be a function");
-  return createObjectStore(driver, {
+  const store = createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.allocate ? { allocate: options.allocate } : {}),
   });
+  return Object.assign(store, { endpointStats: () => driver.endpointStats() });
+}
+
+/** True for a store made by {@link createS3Store} (also through `openStore("s3://…")`), which has `endpointStats()`. */
+export function isS3Store(store: ObjectStore): store is S3Store {
+  return store.scheme === "s3" && typeof (store as Partial<S3Store>).endpointStats === "function";
 }

@@ -174,12 +174,16 @@ describe("mapS3Error", () => {
     for (const error of [
       Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
       Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
-      Object.assign(new Error("timed out"), { name: "TimeoutError" }),
+      // The SDK's HTTP handler names resets "TimeoutError" (for its own retry logic); they are still resets.
+      Object.assign(new Error("write EPIPE"), { name: "TimeoutError", code: "EPIPE" }),
     ]) {
       const mapped = mapS3Error(error, ctx) as Error & { code: string; retryable: boolean };
       expect(mapped.code).toBe("E_NETWORK");
       expect(mapped.retryable).toBe(true);
     }
+    // The HTTP handler's socket-inactivity or connect timeout: core's TimeoutError, like the engine's stall timer.
+    const timeout = mapS3Error(Object.assign(new Error("timed out"), { name: "TimeoutError" }), ctx) as Error & { code: string; retryable: boolean };
+    expect([timeout.name, timeout.code, timeout.retryable]).toEqual(["TimeoutError", "E_TIMEOUT", true]);
   });
 
   it("keeps the server's Retry-After and drops signing details from the cause", () => {
