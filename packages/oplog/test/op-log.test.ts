@@ -1,0 +1,379 @@
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BackendError, NotFoundError, RangeConfigError, createMemoryStore, type ObjectStore } from "@range/core";
+import { createFileStore } from "@range/file";
+import { createOpLog, readOpLog, withOpLog, zstdAvailable, type OpRecord } from "../src/index.js";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "range-oplog-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function readAll(path: string): Promise<OpRecord[]> {
+  const records: OpRecord[] = [];
+  for await (const record of readOpLog(path)) records.push(record);
+  return records;
+}
+
+const bytes = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
+
+/** `store` with some methods replaced (the others bound to the store, whose private fields need the real receiver). */
+function withOverrides(store: ObjectStore, overrides: Partial<ObjectStore>): ObjectStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property in overrides) return overrides[property as keyof ObjectStore];
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/** One of every operation against `store`, sequentially; returns the wall-clock window they ran in. */
+async function everyOperation(store: ObjectStore): Promise<{ from: number; to: number }> {
+  const from = Date.now();
+  await store.put("data/a.bin", bytes(1000));
+  await store.put("data/b.bin", (async function* () {
+    yield bytes(300);
+    yield bytes(200);
+  })());
+  await store.get("data/a.bin");
+  await store.getRange("data/a.bin", 100, 50);
+  for await (const _ of store.getStream("data/b.bin")) {
+    // drained
+  }
+  await store.stat("data/a.bin");
+  await store.exists("data/a.bin");
+  await store.exists("data/nope.bin");
+  await expect(store.get("data/nope.bin")).rejects.toThrow(NotFoundError);
+  for await (const _ of store.list("data/")) {
+    // drained
+  }
+  await store.delete("data/a.bin");
+  await store.deletePrefix("data/");
+  return { from, to: Date.now() };
+}
+
+function expectEveryOperation(records: OpRecord[], window: { from: number; to: number }): void {
+  const summary = records.map((r) => [r.op, r.method, r.key, r.bytes, r.objects, r.offset ?? null, r.error]);
+  expect(summary).toEqual([
+    ["PUT", "put", "data/a.bin", 1000, 1, null, ""],
+    ["PUT", "put", "data/b.bin", 500, 1, null, ""],
+    ["GET", "get", "data/a.bin", 1000, 1, null, ""],
+    ["GET", "getRange", "data/a.bin", 50, 1, 100, ""],
+    ["GET", expect.stringMatching(/^(getStream|get)$/), "data/b.bin", 500, 1, null, ""],
+    ["STAT", "stat", "data/a.bin", 1000, 1, null, ""],
+    ["EXISTS", "exists", "data/a.bin", 0, 1, null, ""],
+    ["EXISTS", "exists", "data/nope.bin", 0, 0, null, ""],
+    ["GET", "get", "data/nope.bin", 0, 1, null, "E_NOT_FOUND"],
+    ["LIST", "list", "data/", 0, 2, null, ""],
+    ["DELETE", "delete", "data/a.bin", 0, 1, null, ""],
+    ["DELETE_PREFIX", "deletePrefix", "data/", 0, 1, null, ""],
+  ]);
+  records.forEach((r, i) => {
+    expect(r.idx).toBe(i);
+    expect(r.durationNs).toBeGreaterThan(0);
+    expect(Math.abs(r.end - r.start - r.durationNs / 1e6)).toBeLessThan(0.01);
+    // performance.timeOrigin + now() against Date.now(): the same clock to within a few ms.
+    expect(r.start).toBeGreaterThanOrEqual(window.from - 5);
+    expect(r.end).toBeLessThanOrEqual(window.to + 5);
+    if (i > 0) expect(r.start).toBeGreaterThanOrEqual(records[i - 1]!.end - 0.001); // sequential operations
+  });
+}
+
+describe("withOpLog records every operation", () => {
+  it("TSV + gzip on a file store: warp's columns, gzip bytes, each operation's fields", async () => {
+    const path = join(dir, "every.tsv.gz");
+    const store = withOpLog(createFileStore({ root: join(dir, "every-root") }), { path });
+    const window = await everyOperation(store);
+    await store.close();
+    const raw = await readFile(path);
+    expect([raw[0], raw[1]]).toEqual([0x1f, 0x8b]);
+    const lines = gunzipSync(raw).toString("utf8").split("\n");
+    expect(lines[0]!.split("\t")).toEqual([
+      "idx", "thread", "op", "client_id", "n_objects", "bytes", "endpoint", "file", "error", "start", "first_byte", "end", "duration_ns", "offset", "dst",
+    ]);
+    // Go's time.RFC3339Nano in UTC, nanosecond digits.
+    expect(lines[1]!.split("\t")[9]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    const records = await readAll(path);
+    expectEveryOperation(records, window);
+    expect(records[4]!.firstByte).toBeGreaterThanOrEqual(records[4]!.start); // getStream: time to the first chunk
+    expect(store.stats()).toMatchObject({ recorded: 12, dropped: 0, written: 12, buffered: 0 });
+    expect(store.stats().bytesWritten).toBe(raw.length);
+  });
+
+  it("JSON lines on the memory store keep the method (getStream, readTo) and read back the same", async () => {
+    const path = join(dir, "every.jsonl");
+    const store = withOpLog(createMemoryStore(), { path, clientId: "rank-3" });
+    const window = await everyOperation(store);
+    await store.put("x", bytes(10));
+    await store.readTo!("x", () => {});
+    await store.close();
+    const lines = (await readFile(path, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[4]).toMatchObject({ op: "GET", method: "getStream", file: "data/b.bin", bytes: 500, client_id: "rank-3" });
+    expect(lines.at(-1)).toMatchObject({ op: "GET", method: "readTo", file: "x", bytes: 10 });
+    const records = await readAll(path);
+    expectEveryOperation(records.slice(0, 12), window);
+    expect(records[4]!.method).toBe("getStream");
+    expect(records.every((r) => r.clientId === "rank-3")).toBe(true);
+  });
+
+  it("format and compression follow the file name; zstd needs a Node that has it", async () => {
+    for (const [name, gzip, json] of [
+      ["a.tsv", false, false],
+      ["a.jsonl.gz", true, true],
+      ["a.ndjson", false, true],
+      ["a.oplog", true, false],
+    ] as const) {
+      const path = join(dir, name);
+      const store = withOpLog(createMemoryStore(), { path });
+      await store.put("k", bytes(3));
+      await store.close();
+      const raw = await readFile(path);
+      expect(raw[0] === 0x1f && raw[1] === 0x8b).toBe(gzip);
+      const text = gzip ? gunzipSync(raw).toString() : raw.toString();
+      expect(text.startsWith("{")).toBe(json);
+      expect((await readAll(path)).map((r) => r.key)).toEqual(["k"]);
+    }
+    if (zstdAvailable()) {
+      const store = withOpLog(createMemoryStore(), { path: join(dir, "a.tsv.zst") });
+      await store.put("k", bytes(3));
+      await store.close();
+      expect((await readAll(join(dir, "a.tsv.zst"))).map((r) => r.key)).toEqual(["k"]);
+    } else {
+      expect(() => createOpLog(join(dir, "a.tsv.zst"))).toThrow(RangeConfigError);
+    }
+  });
+
+  it("quotes keys with tabs, quotes and line breaks the way Go's csv reader expects, and reads them back", async () => {
+    const path = join(dir, "quoted.tsv");
+    const store = withOpLog(createMemoryStore(), { path, endpoint: "http://10.0.0.1:9000" });
+    const keys = ['tab\there', 'quote"d', "line\nbreak", "plain"];
+    for (const key of keys) await store.put(key, bytes(1));
+    await store.close();
+    const text = await readFile(path, "utf8");
+    expect(text).toContain('\t"tab\there"\t');
+    expect(text).toContain('\t"quote""d"\t');
+    const records = await readAll(path);
+    expect(records.map((r) => r.key)).toEqual(keys);
+    expect(records.every((r) => r.endpoint === "http://10.0.0.1:9000")).toBe(true);
+  });
+
+  it("thread numbers are slots among the operations in flight; the endpoint can come from the store or a function", async () => {
+    const memory = Object.assign(createMemoryStore({ latencyMs: 20 }), { endpoint: "memory-node-1" });
+    const path = join(dir, "threads.tsv");
+    const store = withOpLog(memory, { path });
+    await memory.put("k", bytes(10));
+    await Promise.all([0, 1, 2, 3].map(() => store.get("k")));
+    await store.get("k");
+    await store.flush();
+    let served = 0;
+    const byFunction = withOpLog(memory, { log: store.opLog, endpoint: () => `node-${++served}` });
+    await byFunction.stat("k");
+    await store.close();
+    const records = await readAll(path);
+    expect(new Set(records.slice(0, 4).map((r) => r.thread))).toEqual(new Set([0, 1, 2, 3]));
+    expect(records[4]!.thread).toBeLessThan(4); // a free slot is reused
+    expect(records.slice(0, 5).every((r) => r.endpoint === "memory-node-1")).toBe(true);
+    expect(records[5]).toMatchObject({ op: "STAT", endpoint: "node-1" });
+  });
+
+  it("copy is recorded (and passed on) only when the store has it, with its destination", async () => {
+    const memory = createMemoryStore();
+    const copying = withOverrides(memory, {
+      copy: async (srcKey: string, dstKey: string) => memory.put(dstKey, await memory.get(srcKey)),
+    } as Partial<ObjectStore>);
+    const path = join(dir, "copy.tsv");
+    const store = withOpLog(copying, { path });
+    expect(typeof (store as { copy?: unknown }).copy).toBe("function");
+    const noCopy = withOverrides(memory, { copy: undefined });
+    expect((withOpLog(noCopy, { log: store.opLog }) as { copy?: unknown }).copy).toBeUndefined();
+    await memory.put("src", bytes(64));
+    const copy = (store as unknown as { copy(a: string, b: string): Promise<{ size: number }> }).copy;
+    expect((await copy("src", "dst\tcopy")).size).toBe(64);
+    await expect(copy("missing", "x")).rejects.toThrow(NotFoundError);
+    await store.close();
+    const records = await readAll(path);
+    expect(records.map((r) => [r.op, r.method, r.key, r.dst, r.bytes, r.error])).toEqual([
+      ["COPY", "copy", "src", "dst\tcopy", 64, ""],
+      ["COPY", "copy", "missing", "x", 0, "E_NOT_FOUND"],
+    ]);
+  });
+
+  it("takes the endpoint from endpointStats() when the store lists exactly one (as an S3 store does)", async () => {
+    const path = join(dir, "endpoint-stats.tsv");
+    const one = withOverrides(createMemoryStore(), { endpointStats: () => [{ endpoint: "http://127.0.0.1:8333" }] } as Partial<ObjectStore>);
+    const two = withOverrides(createMemoryStore(), { endpointStats: () => [{ endpoint: "http://a" }, { endpoint: "http://b" }] } as Partial<ObjectStore>);
+    const a = withOpLog(one, { path });
+    const b = withOpLog(two, { log: a.opLog });
+    await a.exists("k");
+    await b.exists("k");
+    await a.close();
+    expect((await readAll(path)).map((r) => r.endpoint)).toEqual(["http://127.0.0.1:8333", ""]);
+  });
+
+  it("getStream left early records the bytes read until then; list records the entries yielded", async () => {
+    const memory = createMemoryStore();
+    await memory.put("big", bytes(3 * 1024 * 1024));
+    const path = join(dir, "partial.jsonl");
+    const store = withOpLog(memory, { path });
+    for await (const chunk of store.getStream("big", { engine: { chunkSize: 1024 * 1024, minSplitSize: 1024 * 1024 } })) {
+      expect(chunk.length).toBeGreaterThan(0);
+      break;
+    }
+    await store.close();
+    const [record] = await readAll(path);
+    expect(record!.bytes).toBeGreaterThan(0);
+    expect(record!.bytes).toBeLessThan(3 * 1024 * 1024);
+  });
+});
+
+describe("lifecycle, sharing and failures", () => {
+  it("flush makes what was recorded readable while the log stays open (gzip without its trailer)", async () => {
+    const path = join(dir, "live.tsv.gz");
+    const store = withOpLog(createMemoryStore(), { path });
+    await store.put("a", bytes(5));
+    await store.get("a");
+    await store.flush();
+    expect((await readAll(path)).map((r) => r.method)).toEqual(["put", "get"]);
+    await store.get("a");
+    await store.close();
+    expect((await readAll(path)).map((r) => r.method)).toEqual(["put", "get", "get"]);
+  });
+
+  it("a partly filled batch reaches the file after flushIntervalMs without flush()", async () => {
+    const path = join(dir, "interval.tsv.gz");
+    const store = withOpLog(createMemoryStore(), { path, flushIntervalMs: 50 });
+    await store.put("a", bytes(5));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await readAll(path)).map((r) => r.key)).toEqual(["a"]);
+    await store.close();
+  });
+
+  it("a shared log outlives the stores; the owner's close ends it, and the wrapped store is closed", async () => {
+    const path = join(dir, "shared.jsonl");
+    const log = createOpLog(path);
+    let innerClosed = 0;
+    const inner = withOverrides(createMemoryStore(), { close: async () => void innerClosed++ });
+    const a = withOpLog(inner, { log });
+    const b = withOpLog(createMemoryStore(), { log });
+    await a.put("from-a", bytes(1));
+    await a.close();
+    expect(innerClosed).toBe(1);
+    await b.put("from-b", bytes(1)); // still recorded: closing a did not close the log
+    await b.close();
+    await log.close();
+    await log.close(); // idempotent
+    expect((await readAll(path)).map((r) => r.key)).toEqual(["from-a", "from-b"]);
+  });
+
+  it("a process that exits without close() still leaves a complete file", async () => {
+    const path = join(dir, "exit.tsv.gz");
+    const script = `
+      const { createMemoryStore } = await import(${JSON.stringify(new URL("../../core/dist/index.js", import.meta.url).href)});
+      const { withOpLog } = await import(${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)});
+      const store = withOpLog(createMemoryStore(), { path: ${JSON.stringify(path)} });
+      for (let i = 0; i < 10; i++) await store.put("k" + i, new Uint8Array(i));
+    `;
+    execFileSync(process.execPath, ["--input-type=module", "-e", script]);
+    const records = await readAll(path);
+    expect(records.map((r) => r.bytes)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // gzip trailer present: the stream was ended properly.
+    expect(() => gunzipSync(readFileSyncBuffer(path))).not.toThrow();
+  });
+
+  it("a failing disk never fails the storage operations: they go on, the log counts its losses, flush reports it", async () => {
+    const store = withOpLog(createMemoryStore(), { path: "/dev/full", compression: "none", batchSize: 1 });
+    for (let i = 0; i < 20; i++) await store.put(`k${i}`, bytes(1000));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (let i = 0; i < 20; i++) expect((await store.get(`k${i}`)).length).toBe(1000);
+    const error = await store.flush().catch((e: unknown) => e);
+    expect(BackendError.isInstance(error)).toBe(true);
+    expect((error as BackendError).code).toBe("E_OPLOG_WRITE");
+    expect(store.stats().dropped).toBeGreaterThan(0);
+    await expect(store.close()).rejects.toThrow(/E_OPLOG_WRITE|writing failed/);
+  });
+
+  it("bad options and unwritable paths are RangeConfigErrors, before any operation", () => {
+    expect(() => createOpLog("")).toThrow(RangeConfigError);
+    expect(() => createOpLog(join(dir, "no-such-dir", "x.tsv"))).toThrow(RangeConfigError);
+    expect(() => createOpLog(join(dir, "x.tsv"), { format: "csv" as never })).toThrow(RangeConfigError);
+    expect(() => createOpLog(join(dir, "x.tsv"), { compression: "lz4" as never })).toThrow(RangeConfigError);
+    expect(() => createOpLog(join(dir, "x.tsv"), { maxBufferedOps: 0 })).toThrow(RangeConfigError);
+    expect(() => createOpLog(join(dir, "x.tsv"), { onOverflow: "wait" as never })).toThrow(RangeConfigError);
+  });
+});
+
+describe("bounded buffer", () => {
+  // A memory store answers in microtasks: a tight loop never yields to the event loop, the harshest case for a
+  // writer on another thread.
+  const OPS = 20_000;
+  async function hammer(store: ObjectStore): Promise<void> {
+    for (let i = 0; i < OPS; i++) await store.exists(`k${i % 10}`);
+  }
+
+  it('"drop": operations never wait; what did not fit is counted, in stats and at the end of the file', async () => {
+    const path = join(dir, "drop.tsv");
+    const store = withOpLog(createMemoryStore(), { path, maxBufferedOps: 64, batchSize: 16 });
+    await hammer(store);
+    await store.close();
+    const { recorded, dropped } = store.stats();
+    expect(recorded + dropped).toBe(OPS);
+    expect(dropped).toBeGreaterThan(0);
+    expect((await readAll(path)).length).toBe(recorded);
+    expect(await readFile(path, "utf8")).toContain(`# range-oplog: ${dropped} operations dropped (buffer full)`);
+  });
+
+  it('"block": nothing is lost, the operations wait for room instead', async () => {
+    const path = join(dir, "block.tsv.gz");
+    const store = withOpLog(createMemoryStore(), { path, maxBufferedOps: 64, batchSize: 16, onOverflow: "block" });
+    await hammer(store);
+    await store.close();
+    expect(store.stats()).toMatchObject({ recorded: OPS, dropped: 0, written: OPS });
+    const records = await readAll(path);
+    expect(records.length).toBe(OPS);
+    expect(records.map((r) => r.idx)).toEqual(Array.from({ length: OPS }, (_, i) => i));
+  });
+});
+
+describe("readOpLog reads other tools' files", () => {
+  it("warp's TSV (14 columns with cat, # comments) and s3dlio's integer-nanosecond times", async () => {
+    const warp = [
+      "idx\tthread\top\tclient_id\tn_objects\tbytes\tendpoint\tfile\terror\tstart\tfirst_byte\tend\tduration_ns\tcat",
+      "0\t3\tGET\tabc\t1\t4096\thttp://127.0.0.1:9000\tbench/obj-1\t\t2025-10-01T12:34:56.789000001Z\t2025-10-01T12:34:56.790Z\t2025-10-01T12:34:56.892Z\t102999999\t0",
+      "1\t4\tPUT\tabc\t1\t1024\thttp://127.0.0.1:9000\tbench/obj-2\t\"connection reset, \"\"retry\"\"\"\t2025-10-01T12:34:57Z\t\t2025-10-01T12:34:57.5Z\t500000000\t0",
+      "# warp command line: warp mixed",
+    ].join("\n");
+    await writeFile(join(dir, "warp.csv"), warp);
+    const records = await readAll(join(dir, "warp.csv"));
+    expect(records).toHaveLength(2);
+    expect(records[0]).toMatchObject({ op: "GET", method: "get", key: "bench/obj-1", bytes: 4096, thread: 3, endpoint: "http://127.0.0.1:9000", durationNs: 102999999 });
+    expect(records[0]!.start).toBeCloseTo(Date.parse("2025-10-01T12:34:56.789Z") + 0.000001, 6);
+    expect(records[0]!.firstByte).toBe(Date.parse("2025-10-01T12:34:56.790Z"));
+    expect(records[1]).toMatchObject({ op: "PUT", method: "put", error: 'connection reset, "retry"' });
+
+    const s3dlio = [
+      "idx\tthread\top\tclient_id\tn_objects\tbytes\tendpoint\tfile\terror\tstart\tfirst_byte\tend\tduration_ns",
+      "0\t1\tHEAD\tclient-1\t1\t0\ts3://\tbucket/a\t\t1000000000\t\t1001000000\t1000000",
+    ].join("\n");
+    await writeFile(join(dir, "s3dlio.tsv"), s3dlio);
+    const [head] = await readAll(join(dir, "s3dlio.tsv"));
+    expect(head).toMatchObject({ method: "stat", start: 1000, end: 1001, durationNs: 1000000 });
+  });
+
+  it("a missing file is NotFoundError; a file that is not an op-log is RangeConfigError", async () => {
+    await expect(readAll(join(dir, "none.tsv"))).rejects.toThrow(NotFoundError);
+    await writeFile(join(dir, "other.tsv"), "a\tb\tc\n1\t2\t3\n");
+    await expect(readAll(join(dir, "other.tsv"))).rejects.toThrow(RangeConfigError);
+  });
+});
+
+function readFileSyncBuffer(path: string): Buffer {
+  return execFileSync("cat", [path]);
+}
