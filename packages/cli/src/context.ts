@@ -1,5 +1,7 @@
+import { resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { openStore, resolveEngineOptions, type ObjectStore, type RangeEngineOptions } from "@range/core";
+import { createOpLog, withOpLog, type OpLog } from "@range/oplog";
 import type { StoreLocation } from "./location.js";
 import { NO_PROGRESS, TransferProgress, type Progress, type ProgressOptions } from "./progress.js";
 
@@ -24,6 +26,8 @@ export interface GlobalOptions {
   progress?: boolean;
   endpoint?: string;
   debug?: boolean;
+  /** --oplog FILE: record every storage operation of the command (see @range/oplog). */
+  oplog?: string;
 }
 
 /** Schemes that take no `endpoint` option. */
@@ -38,6 +42,8 @@ export class CommandContext {
   readonly engine: RangeEngineOptions | undefined;
   readonly #stores = new Map<string, Promise<ObjectStore>>();
   readonly #progress = new Set<Progress>();
+  /** The --oplog file, opened with the first store. */
+  #opLog: OpLog | undefined;
 
   constructor(io: CliIo, options: GlobalOptions, signal: AbortSignal) {
     this.io = io;
@@ -66,13 +72,17 @@ export class CommandContext {
     return this.engine ? { engine: this.engine } : {};
   }
 
+  /** What the command line sets for a backend (`--endpoint`); undefined leaves it all to the environment. */
+  backendOptions(scheme: string): { endpoint: string } | undefined {
+    return this.options.endpoint !== undefined && !NO_ENDPOINT.has(scheme) ? { endpoint: this.options.endpoint } : undefined;
+  }
+
   /** Opens (once per command) the store a location lives in. */
   open(location: StoreLocation): Promise<ObjectStore> {
     let store = this.#stores.get(location.storeUri);
     if (!store) {
-      const options =
-        this.options.endpoint !== undefined && !NO_ENDPOINT.has(location.scheme) ? { endpoint: this.options.endpoint } : undefined;
-      store = openStore(location.storeUri, options);
+      store = openStore(location.storeUri, this.backendOptions(location.scheme));
+      if (this.options.oplog !== undefined) store = store.then((opened) => withOpLog(opened, { log: this.#openOpLog() }));
       store.catch(() => {});
       this.#stores.set(location.storeUri, store);
     }
@@ -112,6 +122,13 @@ export class CommandContext {
     for (const progress of this.#progress) progress.stop();
     const stores = await Promise.allSettled(this.#stores.values());
     await Promise.allSettled(stores.map((s) => (s.status === "fulfilled" ? s.value.close() : undefined)));
+    // After the stores: their last operations are in the log before it ends.
+    await this.#opLog?.close();
+  }
+
+  #openOpLog(): OpLog {
+    this.#opLog ??= createOpLog(resolve(this.io.cwd, this.options.oplog!));
+    return this.#opLog;
   }
 }
 

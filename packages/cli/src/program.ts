@@ -2,15 +2,18 @@ import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { redactSecrets } from "@range/core";
 import { bench, type BenchOptions } from "./commands/bench.js";
-import { mb, rb } from "./commands/bucket.js";
+import { mb, rb, type RbOptions } from "./commands/bucket.js";
 import { completionScript } from "./commands/completion.js";
 import { cp, type CpOptions } from "./commands/cp.js";
 import { get, type GetCommandOptions } from "./commands/get.js";
 import { ls, type LsOptions } from "./commands/ls.js";
+import { parseGenerateSpec, parseRatio, putGenerated, type GenerateOptions } from "./commands/generate.js";
 import { put } from "./commands/put.js";
+import { parseSpeed, replay, type ReplayCommandOptions } from "./commands/replay.js";
 import { rm, type RmOptions } from "./commands/rm.js";
 import { stat } from "./commands/stat.js";
 import { CommandContext, type CliIo, type GlobalOptions } from "./context.js";
+import { UsageError } from "./errors.js";
 import { parseDuration } from "./duration.js";
 import { parseSize } from "./sizes.js";
 
@@ -30,6 +33,12 @@ function argument<T>(parse: (value: string) => T): (value: string) => T {
 function positiveInteger(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) throw new TypeError(`expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function nonNegativeInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new TypeError(`expected a non-negative integer, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -94,6 +103,7 @@ export function createProgram(hooks: ProgramHooks): Command {
     .option("--no-progress", "never draw a progress bar (it is drawn only on a terminal, after 0.5 s)")
     .option("--endpoint <url>", "service endpoint for S3-compatible and other network backends (overrides the environment)")
     .option("--debug", "print stack traces with errors")
+    .option("--oplog <file>", "record every storage operation to FILE: TSV in warp's layout (*.tsv.gz: gzip), or JSON lines (*.jsonl[.gz])")
     .addHelpText(
       "after",
       `${examples([
@@ -118,7 +128,7 @@ AZURE_STORAGE_CONNECTION_STRING; STORAGE_EMULATOR_HOST). Shell completion: sourc
     const command = program
       .command(name, { hidden: deprecated })
       .description(deprecated ? 'deprecated alias of "ls"' : 'list objects and prefixes (one level; -r for everything below; "list" is a deprecated alias)')
-      .argument("<uri>", "a prefix (or one object); a scheme with no bucket lists buckets where the backend can")
+      .argument("<uri>", "a prefix (or one object); a scheme alone (s3://, gs://, az://) lists the buckets")
       .option("-r, --recursive", "every object below the prefix, not just one level")
       .option("-l, --long", "long format: size, last-modified (UTC), key")
       .option("-h, --human-readable", "sizes in KiB/MiB/GiB (implies -l)")
@@ -131,6 +141,7 @@ AZURE_STORAGE_CONNECTION_STRING; STORAGE_EMULATOR_HOST). Shell completion: sourc
           "range ls /data/                      # one level: PRE sub/ and object names",
           "range ls -rlh s3://bucket/train/     # everything below, with human sizes",
           "range ls -r --include '*.tar' --json gs://bucket/shards/",
+          "range ls -l s3://                    # the buckets, with creation dates",
         ]),
       )
       .action(
@@ -172,14 +183,55 @@ AZURE_STORAGE_CONNECTION_STRING; STORAGE_EMULATOR_HOST). Shell completion: sourc
 
   program
     .command("put")
-    .description("upload a local file (or stdin) as one object")
-    .argument("<file>", 'local file; "-" = stdin')
-    .argument("<uri>", 'destination key; ending in "/" = that prefix + the file\'s name')
+    .description("upload a local file (or stdin) as one object, or (--generate) synthetic objects")
+    .argument("<file>", 'local file; "-" = stdin (with --generate: the destination)')
+    .argument("[uri]", 'destination key; ending in "/" = that prefix + the file\'s name')
+    .addOption(new Option("--generate <count>x<size>", "write COUNT synthetic objects of SIZE under the destination prefix, e.g. 100x1MiB").argParser(argument((v) => (parseGenerateSpec(v), v))))
+    .addOption(new Option("--dedup <ratio>", "with --generate: blocks ÷ distinct 4 KiB blocks, e.g. 2 (default 1: none repeat)").argParser(argument(parseRatio)))
+    .addOption(new Option("--compress <ratio>", "with --generate: compression ratio, e.g. 2 (default 1: incompressible)").argParser(argument(parseRatio)))
+    .addOption(new Option("--seed <n>", "with --generate: same seed, same bytes (default 0)").argParser(argument(nonNegativeInteger)))
+    .addOption(new Option("-j, --jobs <n>", "with --generate: objects written at once (default 8)").argParser(count))
     .addHelpText(
       "after",
-      examples(["range put model.bin s3://bucket/models/", "tar c dir | range put - s3://bucket/backups/dir.tar", "range put a.bin file:///tmp/b.bin"]),
+      examples([
+        "range put model.bin s3://bucket/models/",
+        "tar c dir | range put - s3://bucket/backups/dir.tar",
+        "range put a.bin file:///tmp/b.bin",
+        "range put --generate 1000x1MiB --dedup 2 --compress 2 --seed 7 s3://bucket/synthetic/",
+      ]),
     )
-    .action(run((ctx, [file, uri]) => put(ctx, file!, uri!)));
+    .action(
+      run<GenerateOptions>((ctx, [file, uri], o) => {
+        if (o.generate !== undefined) {
+          if (uri !== undefined) throw new UsageError(`put --generate takes one argument, the destination (got ${file} and ${uri})`);
+          return putGenerated(ctx, file!, o);
+        }
+        for (const flag of ["dedup", "compress", "seed", "jobs"] as const) {
+          if (o[flag] !== undefined) throw new UsageError(`--${flag} goes with --generate`);
+        }
+        if (uri === undefined) throw new UsageError("missing required argument 'uri'");
+        return put(ctx, file!, uri);
+      }),
+    );
+
+  program
+    .command("replay")
+    .description("re-issue the operations of an op-log (--oplog, warp or s3dlio TSV) against a store, at the recorded pace")
+    .argument("<oplog>", "the op-log file (gzip/zstd/plain; TSV or JSON lines)")
+    .argument("<uri>", "the store (prefix) the recorded keys are relative to")
+    .addOption(new Option("--speed <factor>", "divide the recorded inter-arrival times by this, e.g. 2 (default 1)").argParser(argument(parseSpeed)))
+    .option("--prepare", "first create the objects the log reads without writing them (synthetic bytes, recorded sizes)")
+    .addOption(new Option("--max-in-flight <n>", "operations in flight at most (default 256)").argParser(count))
+    .option("--no-thread-order", "start each operation at its time even if the previous one of its thread is still running")
+    .addHelpText(
+      "after",
+      examples([
+        "range --oplog ops.tsv.gz cp -r s3://bucket/train/ /data/train/   # record",
+        "range replay ops.tsv.gz s3://other-bucket/ --speed 2 --prepare",
+        "range replay --json ops.tsv.gz file:///mnt/nvme/replay/",
+      ]),
+    )
+    .action(run<ReplayCommandOptions>((ctx, [oplog, uri], o) => replay(ctx, oplog!, uri!, o)));
 
   const cpCommand = program
     .command("cp")
@@ -219,17 +271,19 @@ AZURE_STORAGE_CONNECTION_STRING; STORAGE_EMULATOR_HOST). Shell completion: sourc
 
   program
     .command("mb")
-    .description("make a bucket (for now: a local directory, file:// and directio://)")
-    .argument("<uri>", "the bucket / directory")
-    .addHelpText("after", examples(["range mb file:///data/new-bucket"]))
+    .description("make a bucket (s3://, gs://, memory://), a container (az://), or a local directory (file://, directio://)")
+    .argument("<uri>", "the bucket: scheme://name (an error if it exists); a local directory is made with its parents")
+    .addHelpText("after", examples(["range mb s3://new-bucket", "range mb --endpoint http://127.0.0.1:8333 s3://scratch", "range mb file:///data/new-bucket"]))
     .action(run((ctx, [uri]) => mb(ctx, uri!)));
 
   program
     .command("rb")
-    .description("remove an empty bucket (for now: an empty local directory)")
-    .argument("<uri>", "the bucket / directory")
-    .addHelpText("after", examples(["range rb file:///data/old-bucket"]))
-    .action(run((ctx, [uri]) => rb(ctx, uri!)));
+    .description("remove an empty bucket, container or local directory (-r: with everything in it)")
+    .argument("<uri>", "the bucket: scheme://name, or a local directory")
+    .option("-r, --recursive", "delete every object in it first, like aws s3 rb --force (asks first, unless --yes)")
+    .option("-y, --yes", "do not ask; required with -r when stdin is not a terminal")
+    .addHelpText("after", examples(["range rb s3://old-bucket", "range rb -r --yes s3://scratch", "range rb file:///data/old-bucket"]))
+    .action(run<RbOptions>((ctx, [uri], o) => rb(ctx, uri!, o)));
 
   program
     .command("bench")

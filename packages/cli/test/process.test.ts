@@ -4,8 +4,9 @@ import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createMemoryStore, createObjectStore, registerBackend, unregisterBackend, type StoreDriver } from "@range/core";
 import { runCli } from "../src/index.js";
-import { finish, range, start, useTempDir, writeTree } from "./helpers.js";
+import { CLI, finish, range, start, useTempDir, writeTree } from "./helpers.js";
 
 const tempDir = useTempDir();
 let root: string;
@@ -56,6 +57,48 @@ describe("help and version", () => {
   it("range help <command> works too, and --version prints the version", async () => {
     expect((await range(["help", "cp"])).stdout).toMatch(/^Usage: range cp /);
     expect((await range(["--version"])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+});
+
+describe("--json and --quiet on every command", () => {
+  /** Each command once, on a fresh tree under `dir`; commands that print nothing but data are left out (get -). */
+  const commands = (dir: string): string[][] => [
+    ["mb", `${dir}/bucket`],
+    ["put", `${dir}/src/a.bin`, `${dir}/bucket/a.bin`],
+    ["ls", "-r", `${dir}/bucket/`],
+    ["ls", "memory://"],
+    ["stat", `${dir}/bucket/a.bin`],
+    ["get", `${dir}/bucket/a.bin`, `${dir}/got.bin`],
+    ["get", "--offset", "1", "--length", "2", `${dir}/bucket/a.bin`, `${dir}/range.bin`],
+    ["cp", `${dir}/bucket/a.bin`, `${dir}/bucket/b.bin`],
+    ["cp", "-r", `${dir}/bucket/`, `${dir}/copy/`],
+    ["bench", "--size", "1MiB", "--iterations", "1", `${dir}/copy/`],
+    ["rm", `${dir}/copy/a.bin`],
+    ["rm", "-r", "--yes", `${dir}/copy/`],
+    ["rb", "-r", "--yes", `${dir}/bucket`],
+  ];
+
+  it("--json: each prints exactly one JSON document on stdout and nothing on stderr", async () => {
+    const dir = join(root, "json-all");
+    await writeTree(dir, { "src/a.bin": "abcdef" });
+    for (const args of commands(dir)) {
+      const r = await range([...args, "--json"]);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+      expect(() => JSON.parse(r.stdout), args.join(" ")).not.toThrow(); // two documents, or text around one, would not parse
+      expect(r.stderr, args.join(" ")).toBe("");
+    }
+  });
+
+  it("--quiet: each prints nothing at all on success", async () => {
+    const dir = join(root, "quiet-all");
+    await writeTree(dir, { "src/a.bin": "abcdef" });
+    for (const args of commands(dir).filter(([command]) => command !== "ls" && command !== "stat")) {
+      const r = await range([...args, "--quiet"]);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+      expect(r.stdout + r.stderr, args.join(" ")).toBe("");
+    }
+    expect(existsSync(join(dir, "bucket"))).toBe(false);
+    expect((await readdir(dir)).sort()).toEqual(["copy", "got.bin", "range.bin", "src"]); // rm -r keeps the directory named
   });
 });
 
@@ -172,6 +215,87 @@ describe("progress", () => {
   it("on a terminal, draws nothing for a short transfer or with --no-progress / --json / --quiet", async () => {
     expect((await slowPut([], 2, 0)).stderr).toBe("");
     for (const flag of ["--no-progress", "--json", "--quiet"]) expect((await slowPut([flag], 6)).stderr).toBe("");
+  });
+
+  it("put of a file: percent and ETA, counted as the backend takes the bytes (core's put onProgress)", async () => {
+    // A backend that stores each 1 MiB chunk 150 ms after it asked for it: the upload itself is the slow part.
+    const backing = createMemoryStore();
+    const driver: StoreDriver = {
+      scheme: "slowput",
+      stat: (key) => backing.stat(key),
+      read: (key, offset, length) => backing.getRange(key, offset, length),
+      async write(key, data) {
+        const chunks: Uint8Array[] = [];
+        if (data instanceof Uint8Array) chunks.push(data);
+        else {
+          for await (const chunk of data) {
+            chunks.push(chunk);
+            await sleep(150);
+          }
+        }
+        return backing.put(key, Buffer.concat(chunks));
+      },
+      list: (prefix, opts) => backing.list(prefix, opts),
+      delete: (key) => backing.delete(key),
+    };
+    registerBackend({ scheme: "slowput", create: () => createObjectStore(driver) }, { replace: true });
+    const file = join(root, "progress/known-size.bin");
+    await writeTree(root, { "progress/known-size.bin": Buffer.alloc(6 * 1024 * 1024, 5) });
+    const stderr = new Terminal();
+    const stdout = new PassThrough();
+    let out = "";
+    stdout.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      const code = await runCli(["put", file, "slowput://b/known.bin"], { stdin: new PassThrough(), stdout, stderr, cwd: root });
+      expect(code).toBe(0);
+    } finally {
+      unregisterBackend("slowput");
+    }
+    expect(stderr.text).toMatch(/ \d+% \| [\d.]+ MiB \/ 6 MiB \| [\d.]+ MB\/s \| ETA \d+s/);
+    // Frames only ever show what the backend had taken: whole MiB, rising.
+    const shown = [...stderr.text.matchAll(/\| ([\d.]+) MiB \/ 6 MiB/g)].map((m) => Number(m[1]));
+    expect(shown.length).toBeGreaterThan(0);
+    for (const mib of shown) expect(Number.isInteger(mib)).toBe(true);
+    expect(shown).toEqual([...shown].sort((a, b) => a - b));
+    expect(out).toMatch(/^uploaded 1 object, 6 MiB/);
+    expect((await backing.stat("known.bin")).size).toBe(6 * 1024 * 1024);
+  });
+});
+
+describe("progress on a real terminal (a pseudo-terminal from script(1))", () => {
+  const hasScript = (() => {
+    try {
+      execFileSync("script", ["--version"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  /** Runs a shell pipeline with a pseudo-terminal as its stderr; returns everything the terminal showed. */
+  function onTerminal(pipeline: string): string {
+    return execFileSync("script", ["-qfec", pipeline, "/dev/null"], { encoding: "utf8", timeout: 60_000, env: process.env });
+  }
+
+  /** A reader that stalls 20 ms per chunk: range waits on the pipe, so the transfer lasts long enough to draw. */
+  const slowReader = `${JSON.stringify(process.execPath)} -e 'process.stdin.on("data",()=>{process.stdin.pause();setTimeout(()=>process.stdin.resume(),20)})'`;
+
+  it.skipIf(!hasScript)("draws the bar with percent, sizes, rate and ETA, then removes it and restores the cursor", async () => {
+    const source = join(root, "tty-source.bin");
+    await writeFile(source, Buffer.alloc(6 * 1024 * 1024, 1));
+    const shown = onTerminal(`${JSON.stringify(process.execPath)} ${CLI} get ${source} - | ${slowReader}`);
+    expect(shown).toMatch(/\u2588+\u2591* +\d+% \| [\d.]+ (KiB|MiB) \/ 6 MiB \| [\d.]+ MB\/s \| ETA \d+s/);
+    expect(shown).toContain("\u001b[?25l"); // cursor hidden while drawing
+    expect(shown.slice(shown.lastIndexOf("%"))).toContain("\u001b[?25h"); // and shown again after the last frame
+    expect(shown).not.toMatch(/at .*\.js:\d+/); // no stack
+  });
+
+  it.skipIf(!hasScript)("draws nothing on the terminal with --no-progress, --quiet or --json", async () => {
+    const source = join(root, "tty-source-quiet.bin");
+    await writeFile(source, Buffer.alloc(4 * 1024 * 1024, 2));
+    for (const flag of ["--no-progress", "--quiet", "--json"]) {
+      expect(onTerminal(`${JSON.stringify(process.execPath)} ${CLI} get ${flag} ${source} - | ${slowReader}`), flag).toBe("");
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { fileUri, finish, range, start, useTempDir, writeTree } from "./helpers.js";
@@ -106,11 +106,34 @@ describe("range mb / rb", () => {
     expect((await range(["rb", `${root}/missing`])).code).toBe(3);
   });
 
-  it("says so for schemes without bucket support", async () => {
-    for (const command of ["mb", "rb"]) {
-      const r = await range([command, "memory://bucket"]);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toBe(`range: ${command} is not supported for memory:// yet (the ObjectStore contract has no bucket operations)\n`);
+  it("rb -r deletes the objects (with --yes) and the empty directories, then the directory", async () => {
+    await mkdir(join(root, "d/empty/deeper"), { recursive: true });
+    const asked = await range(["rb", "-r", `${root}/d`]);
+    expect(asked.code).toBe(2);
+    expect(asked.stderr).toMatch(/^range: this would delete 4 objects under .*pass --yes/);
+    expect(existsSync(join(root, "d/a.bin"))).toBe(true);
+    const r = await range(["rb", "-r", "--yes", "--json", `${root}/d`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ removed: fileUri(`${root}/d/`), deleted: 4 });
+    expect(existsSync(join(root, "d"))).toBe(false);
+    expect(existsSync(join(root, "keep.txt"))).toBe(true);
+  });
+
+  it("rb -r stops at what is not an object (a symbolic link) and says so", async () => {
+    await symlink(join(root, "keep.txt"), join(root, "d/link"));
+    const r = await range(["rb", "-r", "--yes", `${root}/d/`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/still holds entries that are not objects/);
+    expect(await readdir(join(root, "d"))).toEqual(["link"]);
+    expect(existsSync(join(root, "keep.txt"))).toBe(true);
+  });
+
+  it("rb of a file is an error, and mb / rb take a bucket, not a key", async () => {
+    expect((await range(["rb", `${root}/keep.txt`])).stderr).toMatch(/is not a directory/);
+    for (const args of [["mb", "memory://"], ["mb", "memory://b/key"], ["rb", "memory://b/prefix/"], ["rb", "file:///"]]) {
+      const r = await range(args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/^range: .*(needs a bucket name|takes a bucket|needs a directory below)/);
     }
   });
 });

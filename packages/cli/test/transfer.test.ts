@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { fileUri, pattern, range, useTempDir, writeTree } from "./helpers.js";
 
 const tempDir = useTempDir();
@@ -34,7 +35,8 @@ describe("range get", () => {
     await mkdir(cwd);
     const r = await range(["get", fileUri(`${root}/src/big.bin`)], { cwd });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^downloaded 1 object, 9 MiB in [\d.]+ s \([\d.]+ MB\/s\)\n$/);
+    // file:// to a local file: the kernel copies it (fs.copyFile), nothing passes through range.
+    expect(r.stdout).toMatch(/^downloaded 1 object, 9 MiB in [\d.]+ s \([\d.]+ MB\/s\), server-side\n$/);
     expect((await readFile(join(cwd, "big.bin"))).equals(big)).toBe(true);
   });
 
@@ -125,7 +127,7 @@ describe("range cp", () => {
   it("copies one object file → file, into a directory, or to stdout", async () => {
     const r = await range(["cp", fileUri(`${root}/src/big.bin`), fileUri(`${root}/cp1/one.bin`)]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^copied 1 object, 9 MiB in [\d.]+ s \([\d.]+ MB\/s\)\n$/);
+    expect(r.stdout).toMatch(/^copied 1 object, 9 MiB in [\d.]+ s \([\d.]+ MB\/s\), server-side\n$/);
     expect((await readFile(join(root, "cp1/one.bin"))).equals(big)).toBe(true);
     expect((await range(["cp", `${root}/src/small.txt`, `${root}/cp1`])).code).toBe(0);
     expect(await readFile(join(root, "cp1/small.txt"), "utf8")).toBe("small\n");
@@ -153,6 +155,26 @@ describe("range cp", () => {
     expect(only.code).toBe(0);
     expect(only.stdout).toMatch(/^copied 1 object, /);
     expect(await tree(join(root, "cp3"))).toEqual(["a.bin"]);
+  });
+
+  it("file:// to file:// is copied by the kernel; to directio:// and through a symlinked directory, by range", async () => {
+    const kernel = await range(["cp", "-r", "--json", `${root}/src/`, `${root}/kernel/`]);
+    expect(JSON.parse(kernel.stdout)).toMatchObject({ objects: 5, serverSideCopies: 5 });
+    expect((await readFile(join(root, "kernel/big.bin"))).equals(big)).toBe(true);
+    expect(await tree(join(root, "kernel"))).toEqual(["big.bin", "small.txt", "sub/a.bin", "sub/b.tmp", "sub/deep/c.bin"]);
+
+    const direct = await range(["cp", "--json", `${root}/src/sub/a.bin`, `directio://${root}/kernel-directio/a.bin`]);
+    expect(JSON.parse(direct.stdout)).toMatchObject({ objects: 1, serverSideCopies: 0 });
+
+    // A store opened on the common directory refuses a path through a symlink that leads out of it: range copies.
+    const outside = await mkdtemp(join(tmpdir(), "range-cli-outside-"));
+    await writeTree(outside, { "linked.bin": pattern(3000, 4) });
+    await symlink(outside, join(root, "src-link"));
+    onTestFinished(() => rm(outside, { recursive: true, force: true }));
+    const linked = await range(["cp", "--json", `${root}/src-link/linked.bin`, `${root}/kernel-link/linked.bin`]);
+    expect(linked.code, linked.stderr).toBe(0);
+    expect(JSON.parse(linked.stdout)).toMatchObject({ objects: 1, serverSideCopies: 0 });
+    expect((await readFile(join(root, "kernel-link/linked.bin"))).equals(pattern(3000, 4))).toBe(true);
   });
 
   it("--keys-from copies the listed keys", async () => {

@@ -70,7 +70,7 @@ export async function get(ctx: CommandContext, uri: string, dest: string | undef
     return reportTransfer(
       ctx,
       "downloaded",
-      { objects: 1, bytes: bytes.length, seconds, mbPerSec: megabytesPerSecond(bytes.length, seconds), failed: [] },
+      { objects: 1, bytes: bytes.length, serverSideCopies: 0, seconds, mbPerSec: megabytesPerSecond(bytes.length, seconds), failed: [] },
       { ...fields, offset, length },
     );
   }

@@ -3,6 +3,7 @@ import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode } from "../errors.js";
 import { isPrefix, keyOf, localPath, parseStoreLocation, uriOf, type StoreLocation } from "../location.js";
 import { KeyFilter } from "../selection.js";
+import { lsBuckets } from "./bucket.js";
 import { formatSize } from "../sizes.js";
 import { isDirectory } from "../transfer.js";
 
@@ -26,11 +27,7 @@ function date(meta: ObjectMeta): string {
 
 export async function ls(ctx: CommandContext, uri: string, opts: LsOptions): Promise<number> {
   const location = parseStoreLocation(uri, ctx.io.cwd, "ls");
-  if (!location.local && location.storeUri === `${location.scheme}:///` && location.path === "") {
-    throw new CommandFailure(
-      `listing buckets is not supported for ${location.scheme}:// yet (the ObjectStore contract has no bucket operations); name a bucket: ${location.scheme}://<bucket>/`,
-    );
-  }
+  if (!location.local && location.storeUri === `${location.scheme}:///` && location.path === "") return lsBuckets(ctx, location.scheme, opts);
   const filter = new KeyFilter(opts.include, opts.exclude);
   const long = opts.long === true || opts.humanReadable === true;
   const store = await ctx.open(location);

@@ -74,7 +74,7 @@ export async function rm(ctx: CommandContext, uri: string, opts: RmOptions): Pro
 }
 
 /** Asks on the terminal; without one, a bulk delete needs --yes (exit 2). */
-async function confirm(ctx: CommandContext, count: number, where: string): Promise<void> {
+export async function confirm(ctx: CommandContext, count: number, where: string): Promise<void> {
   const objects = `${count} object${count === 1 ? "" : "s"}`;
   if (ctx.io.stdin.isTTY !== true) {
     throw new UsageError(`this would delete ${objects} under ${where}; pass --yes to confirm (standard input is not a terminal, so range cannot ask)`);
