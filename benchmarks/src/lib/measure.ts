@@ -25,3 +25,32 @@ export function maybeGc(): void {
 }
 
 export const now = (): number => performance.now();
+
+/** The q-quantile (0..1) of `values` by linear interpolation between closest ranks; NaN for none. */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+}
+
+export interface Latency {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  count: number;
+}
+
+/** Latency percentiles of a set of per-operation times (ms). */
+export function latencyOf(values: readonly number[]): Latency {
+  return {
+    p50: percentile(values, 0.5),
+    p90: percentile(values, 0.9),
+    p99: percentile(values, 0.99),
+    max: values.length ? values.reduce((m, v) => Math.max(m, v), -Infinity) : Number.NaN,
+    count: values.length,
+  };
+}

@@ -18,6 +18,19 @@ export async function runScenarios(selected: Scenario[], ctx: ScenarioContext): 
     try {
       const report = await scenario.run(ctx);
       const durationMs = performance.now() - t0;
+      if (report.failures?.length) {
+        const message = report.failures.join("; ");
+        outcomes.push({
+          name: scenario.name,
+          title: scenario.title,
+          status: "failed",
+          durationMs,
+          report,
+          error: { name: "BenchmarkFailure", message, wrongResult: true },
+        });
+        ctx.log(`✘ ${scenario.name} FAILED: ${message}`);
+        continue;
+      }
       outcomes.push({ name: scenario.name, title: scenario.title, status: "ok", durationMs, report });
       ctx.log(`✔ ${scenario.name} (${(durationMs / 1000).toFixed(1)} s)`);
     } catch (error) {

@@ -1,3 +1,5 @@
+import type { Suite } from "./suite.js";
+
 /** A Markdown table: header row, then rows of already formatted cells. */
 export interface Table {
   title?: string;
@@ -13,6 +15,8 @@ export interface ScenarioContext {
   quick: boolean;
   /** Progress, to stderr: stdout carries only the Markdown report. */
   log(message: string): void;
+  /** The cross-backend selection (--backends, --sizes, ...), the started backends and the external peers. */
+  suite?: Suite;
 }
 
 /** What a scenario hands back to the runner: formatted tables for the report, every raw number for the JSON. */
@@ -28,11 +32,20 @@ export interface ScenarioReport {
   params: Record<string, unknown>;
   /** Every sample, for the JSON file. */
   raw: unknown;
+  /** SVG charts, written next to the report as `<date>-<host>-<scenario>-<name>.svg` and linked from it. */
+  charts?: { name: string; title: string; svg: string }[];
+  /** Wrong results found while still producing a report: the scenario is then reported AND marked failed. */
+  failures?: string[];
 }
 
 export interface Scenario {
   name: string;
   title: string;
+  /**
+   * The backends this scenario measures. Omitted: it runs whatever is selected (the cross-backend scenarios) or
+   * needs none. Given: it runs only when one of them is selected with --backends.
+   */
+  backends?: string[];
   run(ctx: ScenarioContext): Promise<ScenarioReport>;
 }
 

@@ -250,6 +250,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
 
 export const directio: Scenario = {
   name: "directio",
+  backends: ["directio"],
   title: "directio:// get of a 1 GiB file (O_DIRECT) vs dd iflag=direct",
   run,
 };

@@ -274,6 +274,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
 
 export const engineMemory1GiB: Scenario = {
   name: "engine-memory-1gib",
+  backends: ["memory"],
   title: "Engine overhead vs memcpy (1 GiB, memory backend)",
   run,
 };

@@ -397,6 +397,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
 
 export const fileLarge: Scenario = {
   name: "file-large",
+  backends: ["file"],
   title: "file:// get of a 1 GiB page-cached file vs readFile and memcpy",
   run,
 };

@@ -396,6 +396,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
 
 export const planner: Scenario = {
   name: "planner",
+  backends: ["memory"],
   title: "Planner: range size = size/concurrency, clamped to [1 MiB, chunkSize]",
   run,
 };
