@@ -200,6 +200,15 @@ function bodyOf(response: BlobDownloadResponseParsed, what: string): NodeJS.Read
  * The `az://` driver: storage primitives over `@azure/storage-blob`, which is imported on first use. Exported so tests
  * and tools can reach the SDK clients (`await driver.containerClient()`).
  */
+
+/**
+ * Blob responses quote their ETag (`"0x8D…"`), listings do not (`0x8D…`): one spelling, so an ETag learned from a
+ * listing (a loader's `knownMeta`) pins a read instead of failing it as "changed".
+ */
+function quotedEtag(etag: string): string {
+  return etag.startsWith('"') || etag.startsWith('W/"') ? etag : `"${etag}"`;
+}
+
 export class AzureDriver implements StoreDriver {
   readonly scheme = "az";
   readonly options: ResolvedAzureOptions;
@@ -247,7 +256,7 @@ export class AzureDriver implements StoreDriver {
   }
 
   #meta(key: string, size: number, etag: string | undefined, lastModified: Date | undefined): ObjectMeta {
-    return { key, size, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+    return { key, size, ...(etag ? { etag: quotedEtag(etag) } : {}), ...(lastModified ? { lastModified } : {}) };
   }
 
   async stat(key: string, opts: { signal?: AbortSignal }): Promise<ObjectMeta> {
@@ -263,7 +272,7 @@ export class AzureDriver implements StoreDriver {
     return this.account.call(this.#ctx("Download", key, signal), () =>
       blob.download(offset, count, {
         ...(signal ? { abortSignal: signal } : {}),
-        ...(etag !== undefined ? { conditions: { ifMatch: etag } } : {}),
+        ...(etag !== undefined ? { conditions: { ifMatch: quotedEtag(etag) } } : {}),
         // The engine retries a failed range (with its stall timer and backoff); the SDK's own re-request of a cut
         // body would only hide the failure from it.
         maxRetryRequests: 0,
@@ -335,7 +344,7 @@ export class AzureDriver implements StoreDriver {
     const body = bodyOf(response, `Download ${JSON.stringify(key)}`);
     try {
       // Belt and braces for a server that ignores If-Match: the version we got must be the version we pinned.
-      if (opts.etag !== undefined && response.etag !== undefined && response.etag !== opts.etag) {
+      if (opts.etag !== undefined && response.etag !== undefined && quotedEtag(response.etag) !== quotedEtag(opts.etag)) {
         throw new IntegrityError(`az://${this.options.container}/${this.options.prefix}${key} changed during the read (ETag ${response.etag}, expected ${opts.etag})`, {
           code: "E_OBJECT_CHANGED",
         });

@@ -1,5 +1,5 @@
 import type { ListOptions, ObjectMeta } from "@range/core";
-import { fail, mapLimit, show } from "../assertions.js";
+import { assertBytes, fail, mapLimit, show } from "../assertions.js";
 import { HEAVY_TEST_TIMEOUT_MS, type Kit, type SuiteStore } from "../kit.js";
 import { fixtureBytes } from "../random.js";
 
@@ -116,6 +116,16 @@ export function listSuite(kit: Kit): void {
             expected(prefix, false),
             `list(${JSON.stringify(prefix)}, { recursive: false })`,
           );
+        }
+      });
+
+      kit.test("a listing's metadata pins a read: get(key, { knownMeta }) returns the object", async () => {
+        // A loader plans reads from the listing (no stat per object): the etag a listing reports must be the one a
+        // read checks against (spelled the same), or every such read fails as "changed".
+        for await (const meta of s.store.list(root, { recursive: true })) {
+          if (meta.isPrefix) continue;
+          const expected = s.fixtures.get(meta.key) ?? fail(`list(${JSON.stringify(root)}) yielded ${JSON.stringify(meta.key)}, which was never written`);
+          assertBytes(await s.store.get(meta.key, { knownMeta: meta }), expected, `get(${JSON.stringify(meta.key)}, { knownMeta: <its listing entry> })`);
         }
       });
 
