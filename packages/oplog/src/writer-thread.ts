@@ -86,7 +86,13 @@ export function opLogWriterThread(
   };
 
   const writeOut = (chunk: Buffer | string) => {
-    lastWrite = new Promise<void>((resolve) => out!.write(chunk, () => resolve()));
+    lastWrite = new Promise<void>((resolve) =>
+      out!.write(chunk, (error) => {
+        // Before the stream's own 'error' event: a batch whose bytes did not reach the file is never acknowledged.
+        if (error) fail(error);
+        resolve();
+      }),
+    );
   };
 
   /**
@@ -235,6 +241,8 @@ export function opLogWriterThread(
           await write(formatBatch(message));
           if (message.sync) await flushCompressor();
         }
+        // Not written: the main thread counts these entries as lost (still "at the writer") when it learns of the failure.
+        if (failure) return;
         Atomics.add(init!.writtenCounter, 0, message.count);
         port.postMessage({ type: "written", count: message.count } satisfies FromWriter);
         return;
