@@ -17,8 +17,9 @@ export interface AzuriteOptions {
   /** Its key (base64). Default: 64 random bytes per start, so requests must really be signed with it. */
   accountKey?: string;
   /**
-   * Keep blobs in memory (`--inMemoryPersistence`) instead of extent files in the temp dir. Default false: on this
-   * machine the disk store serves a 256 MiB blob as fast, and memory use stays flat for big tests.
+   * Keep blobs in memory (`--inMemoryPersistence`) instead of extent files in the temp dir. Default false: memory is
+   * not faster here (side by side on one busy 2-core machine: a 256 MiB read took 1.38 s from disk vs 1.84 s from
+   * memory, 1-byte puts ran at 324/s vs 237/s), and the test process's memory stays flat for big blobs.
    */
   inMemory?: boolean;
   /** Azurite's access log (one line per request) in the log file. Default false: it costs CPU per request. */
