@@ -19,6 +19,8 @@ import {
   type ObjectStore,
   type RangeEngineOptions,
   type StoreDriver,
+  readBodyInto,
+  type BodyStream,
 } from "@range/core";
 import { AzureAccount } from "./account.js";
 import { BlockReader, MAX_BLOCKS, MAX_BLOCK_SIZE, blockIdFactory, blockSizeForLength, streamBlockSize } from "./blocks.js";
@@ -136,50 +138,6 @@ function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
-/**
- * Copies a download body into `out` (exactly `out.length` bytes), calling `progress` per chunk. More bytes than
- * `out` holds is an error, fewer is reported through the returned count.
- */
-function readBody(body: NodeJS.ReadableStream, out: Uint8Array, opts: { signal?: AbortSignal | undefined; progress?: (() => void) | undefined }): Promise<number> {
-  const stream = body as NodeJS.ReadableStream & { destroy(error?: Error): void };
-  return new Promise<number>((resolve, reject) => {
-    let filled = 0;
-    let settled = false;
-    const finish = (error: unknown, value?: number) => {
-      if (settled) return;
-      settled = true;
-      opts.signal?.removeEventListener("abort", onAbort);
-      stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("error", onError);
-      stream.off("close", onClose);
-      if (error !== undefined) {
-        stream.destroy();
-        reject(error);
-      } else resolve(value!);
-    };
-    const onData = (chunk: Buffer) => {
-      if (chunk.length > out.length - filled) {
-        finish(new IntegrityError(`the server sent more than the ${out.length} bytes requested`, { code: "E_LENGTH_MISMATCH", retryable: true }));
-        return;
-      }
-      out.set(chunk, filled);
-      filled += chunk.length;
-      opts.progress?.();
-    };
-    const onEnd = () => finish(undefined, filled);
-    const onError = (error: unknown) => finish(error);
-    // Closed without "end": the body was cut short.
-    const onClose = () => finish(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
-    const onAbort = () => finish(abortErrorFrom(opts.signal!));
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    stream.on("data", onData);
-    stream.once("end", onEnd);
-    stream.once("error", onError);
-    stream.once("close", onClose);
-  });
-}
 
 const ignore = () => {};
 
@@ -282,7 +240,7 @@ export class AzureDriver implements StoreDriver {
 
   async #readBody(body: NodeJS.ReadableStream, out: Uint8Array, key: string, signal: AbortSignal | undefined, progress?: () => void): Promise<number> {
     try {
-      return await readBody(body, out, { signal, progress });
+      return await readBodyInto(body as unknown as BodyStream, out, { signal, progress });
     } catch (error) {
       throw this.account.mapError(error, this.#ctx("Download (body)", key, signal));
     }

@@ -73,6 +73,7 @@ export { MAX_ENDPOINTS, expandEndpointTemplate, parseEndpointList } from "./endp
 export type { DownloadProgress, RangeStats } from "./engine/stats.js";
 export { createObjectStore, type CreateObjectStoreOptions } from "./store/create-store.js";
 export { downloadFile, type DownloadFileOptions } from "./store/download-file.js";
+export { readBodyInto, type BodyStream, type ReadBodyOptions } from "./store/read-body.js";
 export { checkContentRange, parseContentRange, type ContentRange, type RangeRequest } from "./store/content-range.js";
 export { isRetryableError, withRetries, type AttemptContext, type WithRetriesOptions } from "./engine/retrying.js";
 export type {

@@ -21,10 +21,11 @@ import {
   type ObjectStore,
   type RangeEngineOptions,
   type StoreDriver,
+  readBodyInto,
 } from "@range/core";
 import { crc32cFromHashHeader } from "./crc32c.js";
 import { credentialsError, mapGcsError, type GcsErrorContext } from "./errors.js";
-import { MediaClient, readInto, type MediaResponse } from "./media.js";
+import { MediaClient, type MediaResponse } from "./media.js";
 
 const MiB = 1024 * 1024;
 type Sdk = typeof import("@google-cloud/storage");
@@ -402,7 +403,7 @@ export class GcsDriver implements StoreDriver {
 
   async #readInto(response: MediaResponse, out: Uint8Array, key: string, opts: { signal?: AbortSignal | undefined; progress?: (() => void) | undefined; allowMore?: boolean }): Promise<number> {
     try {
-      return await readInto(response.body, out, opts);
+      return await readBodyInto(response.body, out, opts);
     } catch (error) {
       throw mapGcsError(error, this.#context("GET media (body)", key, opts.signal));
     }

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { IntegrityError, abortErrorFrom } from "@range/core";
+import { abortErrorFrom } from "@range/core";
 
 /** The parts of a media response the driver reads. */
 export interface MediaResponse {
@@ -124,55 +124,3 @@ async function errorBody(response: IncomingMessage): Promise<string> {
   return text.slice(0, 500);
 }
 
-/**
- * Reads a response body into `out` (exactly `out.length` bytes), calling `progress` per chunk. With `allowMore`,
- * stops after `out.length` bytes and drops the rest (a server that ignored the Range header).
- */
-export function readInto(body: IncomingMessage, out: Uint8Array, opts: { signal?: AbortSignal | undefined; progress?: (() => void) | undefined; allowMore?: boolean }): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let filled = 0;
-    let settled = false;
-    const finish = (error: unknown, value?: number) => {
-      if (settled) return;
-      settled = true;
-      opts.signal?.removeEventListener("abort", onAbort);
-      body.off("data", onData);
-      body.off("end", onEnd);
-      body.off("error", onError);
-      body.off("close", onClose);
-      if (error !== undefined) {
-        body.destroy();
-        reject(error);
-      } else resolve(value!);
-    };
-    const onData = (chunk: Buffer) => {
-      const room = out.length - filled;
-      if (chunk.length > room) {
-        if (opts.allowMore) {
-          out.set(chunk.subarray(0, room), filled);
-          filled += room;
-          opts.progress?.();
-          body.destroy();
-          finish(undefined, filled);
-          return;
-        }
-        finish(new IntegrityError(`the server sent more than the ${out.length} bytes requested`, { code: "E_LENGTH_MISMATCH", retryable: true }));
-        return;
-      }
-      out.set(chunk, filled);
-      filled += chunk.length;
-      opts.progress?.();
-    };
-    const onEnd = () => finish(undefined, filled);
-    const onError = (error: unknown) => finish(error);
-    // Closed without "end": the body was cut short.
-    const onClose = () => finish(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
-    const onAbort = () => finish(abortErrorFrom(opts.signal!));
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    body.on("data", onData);
-    body.once("end", onEnd);
-    body.once("error", onError);
-    body.once("close", onClose);
-  });
-}

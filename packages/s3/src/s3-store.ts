@@ -20,6 +20,7 @@ import {
   checksumBase64,
   createChecksum,
   createObjectStore,
+  readBodyInto,
   resolveEngineOptions,
   sleep,
   verifyChecksum,
@@ -247,58 +248,6 @@ interface Loaded {
 /** Waits between tries of one request once every endpoint has failed it (or the cluster throttles). */
 const FAILOVER_BACKOFF = { attempts: 20, baseDelayMs: 100, maxDelayMs: 2_000 } as const;
 
-/**
- * Reads a GetObject body into `out` (exactly `out.length` bytes), calling `progress` per chunk. With `allowMore`,
- * stops after `out.length` bytes and drops the rest (a server that ignored the Range header).
- */
-function readBody(body: Readable, out: Uint8Array, opts: { signal?: AbortSignal; progress?: () => void; allowMore?: boolean }): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let filled = 0;
-    let settled = false;
-    const finish = (error: unknown, value?: number) => {
-      if (settled) return;
-      settled = true;
-      opts.signal?.removeEventListener("abort", onAbort);
-      body.off("data", onData);
-      body.off("end", onEnd);
-      body.off("error", onError);
-      body.off("close", onClose);
-      if (error !== undefined) {
-        body.destroy();
-        reject(error);
-      } else resolve(value!);
-    };
-    const onData = (chunk: Buffer) => {
-      const room = out.length - filled;
-      if (chunk.length > room) {
-        if (opts.allowMore) {
-          out.set(chunk.subarray(0, room), filled);
-          filled += room;
-          opts.progress?.();
-          body.destroy();
-          finish(undefined, filled);
-          return;
-        }
-        finish(new IntegrityError(`the server sent more than the ${out.length} bytes requested`, { code: "E_LENGTH_MISMATCH", retryable: true }));
-        return;
-      }
-      out.set(chunk, filled);
-      filled += chunk.length;
-      opts.progress?.();
-    };
-    const onEnd = () => finish(undefined, filled);
-    const onError = (error: unknown) => finish(error);
-    // A socket closed without "end": the body was cut short.
-    const onClose = () => finish(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
-    const onAbort = () => finish(abortErrorFrom(opts.signal!));
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    body.on("data", onData);
-    body.once("end", onEnd);
-    body.once("error", onError);
-    body.once("close", onClose);
-  });
-}
 
 function asReadable(body: GetObjectCommandOutput["Body"]): Readable {
   if (body === undefined || typeof (body as Readable).on !== "function") {
@@ -542,7 +491,7 @@ export class S3Driver implements StoreDriver {
       const buffer = Buffer.allocUnsafeSlow(want);
       let got = 0;
       try {
-        got = await this.#readBody(stream, buffer, key, { ...opts, allowMore: true });
+        got = await this.#readBodyInto(stream, buffer, key, { ...opts, allowMore: true });
       } catch (error) {
         // Core reads a head whose body failed again as a pinned range: the pool sends that to another endpoint.
         this.#finish(lease, 0, error, opts.signal);
@@ -598,9 +547,9 @@ export class S3Driver implements StoreDriver {
     };
   }
 
-  async #readBody(body: Readable, out: Uint8Array, key: string, opts: { signal?: AbortSignal | undefined; progress?: () => void; allowMore?: boolean }): Promise<number> {
+  async #readBodyInto(body: Readable, out: Uint8Array, key: string, opts: { signal?: AbortSignal | undefined; progress?: () => void; allowMore?: boolean }): Promise<number> {
     try {
-      return await readBody(body, out, {
+      return await readBodyInto(body, out, {
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.progress ? { progress: opts.progress } : {}),
         ...(opts.allowMore ? { allowMore: true } : {}),
@@ -654,7 +603,7 @@ export class S3Driver implements StoreDriver {
       if (ignoredRange && offset !== 0) {
         throw new BackendError(`the server ignored the Range header of GetObject ${JSON.stringify(key)}`, { code: "E_S3", retryable: false });
       }
-      const got = await this.#readBody(body, target, key, { signal: opts.signal, ...(opts.progress ? { progress: opts.progress } : {}), allowMore: ignoredRange });
+      const got = await this.#readBodyInto(body, target, key, { signal: opts.signal, ...(opts.progress ? { progress: opts.progress } : {}), allowMore: ignoredRange });
       if (got !== length) {
         throw (ignoredRange && got < length)
           ? new InvalidRangeError(`range [${offset}, ${offset + length}) passes the end of ${JSON.stringify(key)} (${got} bytes)`)
