@@ -9,7 +9,6 @@ import { randomFillSync } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
-import { allocateAligned, allocatorKind } from "@range/aligned-memory";
 import { startAzurite } from "@range/test-servers";
 import { createAzureStore } from "../dist/index.js";
 
@@ -26,7 +25,6 @@ const BLOCK = 8 * MiB;
 const CONCURRENCY = 32;
 const jsonOut = arg("--json", undefined);
 
-const asBuffer = (u8) => Buffer.from(u8.buffer, u8.byteOffset, u8.length);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** The middle half of the samples, as "p25-p75". */
 const spread = (xs) => {
@@ -81,8 +79,6 @@ try {
   // The engine's defaults plan 256 MiB as a 4 MiB head + 32 ranges of 7.875 MiB, 32 in flight; pinned explicitly here so
   // the comparison with downloadToBuffer's 8 MiB × 32 holds whatever the defaults become.
   const pinned = createAzureStore({ ...connection, container: "bench", engine: { chunkSize: BLOCK, maxConcurrentRanges: CONCURRENCY } });
-  // Huge-page-backed results: shows how much of the client's time is first-touch page faults of a fresh 256 MiB buffer.
-  const huge = createAzureStore({ ...connection, container: "bench", engine: { chunkSize: BLOCK, maxConcurrentRanges: CONCURRENCY }, allocate: (size) => allocateAligned(size) });
   // The SDK as an application would use it: its default pipeline and keep-alive agent.
   const sdk = new BlobServiceClient(server.blobEndpoint, new StorageSharedKeyCredential(server.account, server.accountKey)).getContainerClient("bench");
 
@@ -125,9 +121,6 @@ try {
     [`downloadToBuffer ${BLOCK / MiB} MiB × ${CONCURRENCY} (getProperties first)`]: () => sizeUnknown("big.bin"),
     [`downloadToBuffer ${BLOCK / MiB} MiB × ${CONCURRENCY} (size given)`]: () => sizeKnown("big.bin"),
     [`store.get, engine ${BLOCK / MiB} MiB × ${CONCURRENCY}`]: () => pinned.get("big.bin"),
-    [`downloadToBuffer (size given), huge pages (${allocatorKind})`]: () =>
-      sdk.getBlockBlobClient("big.bin").downloadToBuffer(asBuffer(allocateAligned(BIG)), 0, BIG, { blockSize: BLOCK, concurrency: CONCURRENCY }),
-    [`store.get, huge pages (${allocatorKind})`]: () => huge.get("big.bin"),
   };
   // Warm-up (connections, JIT, Azurite's caches).
   for (const fn of Object.values(variants)) await time(fn, BIG);
@@ -206,7 +199,6 @@ try {
   results.otherLoad = { big: section1.other, small: section2.other };
   await store.close();
   await pinned.close();
-  await huge.close();
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2));
 } finally {
   await server.stop();

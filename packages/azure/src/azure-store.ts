@@ -155,11 +155,6 @@ function bodyOf(response: BlobDownloadResponseParsed, what: string): NodeJS.Read
 }
 
 /**
- * The `az://` driver: storage primitives over `@azure/storage-blob`, which is imported on first use. Exported so tests
- * and tools can reach the SDK clients (`await driver.containerClient()`).
- */
-
-/**
  * Blob responses quote their ETag (`"0x8D…"`), listings do not (`0x8D…`): one spelling, so an ETag learned from a
  * listing (a loader's `knownMeta`) pins a read instead of failing it as "changed".
  */
@@ -167,6 +162,10 @@ function quotedEtag(etag: string): string {
   return etag.startsWith('"') || etag.startsWith('W/"') ? etag : `"${etag}"`;
 }
 
+/**
+ * The `az://` driver: storage primitives over `@azure/storage-blob`, which is imported on first use. Exported so tests
+ * and tools can reach the SDK clients (`await driver.containerClient()`).
+ */
 export class AzureDriver implements StoreDriver {
   readonly scheme = "az";
   readonly options: ResolvedAzureOptions;

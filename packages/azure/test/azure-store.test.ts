@@ -185,6 +185,22 @@ describe("the HTTP agent", () => {
     expect(driver.options.maxSockets).toBe(16);
     await store.put("agent/obj.bin", bytes(16 * MiB, 8));
     log.clear();
+    // The proxy holds the first ranged requests until 8 are waiting at once (or 5 s passed): on a busy machine a range
+    // could otherwise finish before the next one arrives, and the count would measure scheduling, not concurrency.
+    let held: (() => void)[] | undefined = [];
+    log.before = (request) => {
+      if (held === undefined || request.operation !== "Download" || request.headers["if-match"] === undefined) return;
+      const queue = held;
+      return new Promise<void>((resolve) => {
+        queue.push(resolve);
+        const release = () => {
+          if (held === queue) held = undefined;
+          for (const r of queue) r();
+        };
+        if (queue.length >= 8) release();
+        else setTimeout(release, 5_000);
+      });
+    };
     let maxInFlight = 0;
     await store.get("agent/obj.bin", { onStats: (s) => (maxInFlight = s.maxInFlight) });
     expect(maxInFlight).toBe(8);
@@ -253,9 +269,13 @@ describe("writes", () => {
       for (;;) {
         yield block;
         yielded++;
-        // Two blocks are on their way: abort once both have been staged, while the source stalls for the third.
+        // Two blocks are on their way: abort once the service holds both, while the source stalls for the third.
         if (yielded === 2) {
-          while (log.count("StageBlock") < 2) await new Promise((r) => setTimeout(r, 10));
+          const blob = await driver.blobClient("put/aborted.bin");
+          const deadline = Date.now() + 30_000;
+          while (((await blob.getBlockList("uncommitted").catch(() => undefined))?.uncommittedBlocks?.length ?? 0) < 2 && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
           controller.abort();
           await new Promise((r) => setTimeout(r, 5_000));
         }
