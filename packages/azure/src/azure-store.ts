@@ -6,6 +6,7 @@ import {
   IntegrityError,
   InvalidRangeError,
   NotFoundError,
+  PartReader,
   RangeConfigError,
   abortErrorFrom,
   checkContentRange,
@@ -23,7 +24,7 @@ import {
   type BodyStream,
 } from "@range/core";
 import { AzureAccount } from "./account.js";
-import { BlockReader, MAX_BLOCKS, MAX_BLOCK_SIZE, blockIdFactory, blockSizeForLength, streamBlockSize } from "./blocks.js";
+import { MAX_BLOCKS, MAX_BLOCK_SIZE, blockIdFactory, blockSizeForLength, streamBlockSize } from "./blocks.js";
 import type { AzureConnectionOptions, AzureConnectionSettings } from "./credentials.js";
 import { azureErrorCode } from "./errors.js";
 
@@ -345,7 +346,7 @@ export class AzureDriver implements StoreDriver {
         return block;
       });
     }
-    const reader = new BlockReader(data);
+    const reader = new PartReader(data);
     try {
       // Buffer up to the threshold: a stream that ends before it is one upload.
       const head: Uint8Array[] = [];

@@ -5,9 +5,14 @@ import {
   InvalidRangeError,
   NotFoundError,
   abortErrorFrom,
+  authError,
   isAbortError,
+  isNetworkFailure,
   isRangeStoreError,
+  parseRetryAfter,
   redactSecrets,
+  sanitizedErrorCause,
+  transientHttpError,
 } from "@range/core";
 
 /** What the SDK's `RestError` (and Node's network errors) carry that we read. Structural: no SDK import here. */
@@ -56,22 +61,6 @@ const AUTH_CODES = new Set([
 ]);
 const THROTTLING_CODES = new Set(["ServerBusy", "TooManyRequests"]);
 const TRANSIENT_CODES = new Set(["InternalError", "OperationTimedOut", "ServiceUnavailable", "ContainerBeingDeleted", "BlobBeingRehydrated"]);
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "UND_ERR_SOCKET",
-  "ERR_STREAM_PREMATURE_CLOSE",
-  "REQUEST_SEND_ERROR",
-]);
-
 /** The service's error code: the body's, else the `x-ms-error-code` header's (all a HEAD response has). */
 export function azureErrorCode(error: unknown): string | undefined {
   const e = (error ?? {}) as SdkErrorShape;
@@ -89,15 +78,6 @@ function firstLine(message: string | undefined): string {
   return (message ?? "").split("\n")[0]!.trim();
 }
 
-/** `Retry-After` in ms: delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === "") return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
 /**
  * A copy of the SDK error that keeps what helps debugging (code, status, request id, first line of the message) and
  * drops the rest: a `RestError` holds the request (its URL carries a SAS token, its headers the SharedKey signature)
@@ -105,30 +85,24 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
  */
 export function sanitizedCause(error: unknown): Error {
   const e = (error ?? {}) as SdkErrorShape;
-  const cause = new Error(redactSecrets(firstLine(e.message) || String(e.name ?? "Error")));
-  cause.name = typeof e.name === "string" ? e.name : "Error";
-  const extra: Record<string, unknown> = {};
-  const code = azureErrorCode(e) ?? e.code;
-  if (typeof code === "string") extra.code = code;
-  if (typeof e.statusCode === "number") extra.statusCode = e.statusCode;
-  const requestId = requestIdOf(e);
-  if (requestId) extra.requestId = requestId;
-  if (typeof e.errno === "number") extra.errno = e.errno;
-  if (typeof e.syscall === "string") extra.syscall = e.syscall;
-  return Object.assign(cause, extra);
+  return sanitizedErrorCause({
+    name: e.name,
+    message: firstLine(e.message) || String(e.name ?? "Error"),
+    code: azureErrorCode(e) ?? e.code,
+    statusCode: e.statusCode,
+    requestId: requestIdOf(e),
+    errno: e.errno,
+    syscall: e.syscall,
+  });
 }
 
 function where(ctx: AzureErrorContext): string {
   return ctx.blob === undefined ? `az://${ctx.container}` : `az://${ctx.container}/${ctx.blob}`;
 }
 
-/** True for a failure below HTTP: reset, refused, timeout, DNS, a body cut short. */
+/** A failure below HTTP; the SDK reports some as `REQUEST_SEND_ERROR`, or only says the body was "aborted". */
 function isNetworkError(e: SdkErrorShape): boolean {
-  return (
-    NETWORK_CODES.has(e.code ?? "") ||
-    (e.statusCode === undefined &&
-      /socket hang up|ECONNRESET|premature close|received less data than required|aborted/i.test(e.message ?? ""))
-  );
+  return isNetworkFailure(e, e.statusCode) || e.code === "REQUEST_SEND_ERROR" || (e.statusCode === undefined && /aborted/i.test(e.message ?? ""));
 }
 
 /**
@@ -172,20 +146,15 @@ export function mapAzureError(error: unknown, ctx: AzureErrorContext): Error {
   }
   if (AUTH_CODES.has(code) || status === 401 || status === 403) {
     const source = ctx.credentialSource ? ` from ${ctx.credentialSource}` : "";
-    return new BackendError(`${base.replace(/\.$/, "")}. Check the credentials${source} (account key, SAS token permissions and expiry) and the container's access policy`, {
-      code: "E_AUTH",
-      retryable: false,
-      cause,
-    });
+    return authError(base, `Check the credentials${source} (account key, SAS token permissions and expiry) and the container's access policy`, cause);
   }
-  const retryAfterMs = parseRetryAfter(e.response?.headers?.get?.("retry-after"));
-  const retryAfter = retryAfterMs !== undefined ? { retryAfterMs } : {};
-  if (THROTTLING_CODES.has(code) || status === 429 || status === 503) {
-    return new BackendError(base, { code: "E_THROTTLED", retryable: true, cause, ...retryAfter });
-  }
-  if (TRANSIENT_CODES.has(code) || status === 408 || (status !== undefined && status >= 500)) {
-    return new BackendError(base, { code: "E_SERVER", retryable: true, cause, ...retryAfter });
-  }
-  if (isNetworkError(e)) return new BackendError(base, { code: "E_NETWORK", retryable: true, cause });
-  return new BackendError(base, { code: "E_AZURE", retryable: false, cause });
+  const transient = transientHttpError(base, {
+    status,
+    throttled: THROTTLING_CODES.has(code),
+    serverFault: TRANSIENT_CODES.has(code),
+    network: isNetworkError(e),
+    retryAfterMs: parseRetryAfter(e.response?.headers?.get?.("retry-after")),
+    cause,
+  });
+  return transient ?? new BackendError(base, { code: "E_AZURE", retryable: false, cause });
 }

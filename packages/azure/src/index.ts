@@ -15,6 +15,6 @@ export {
   type AzureConnectionSettings,
   type AzureTokenCredential,
 } from "./credentials.js";
-export { azureErrorCode, mapAzureError, parseRetryAfter, sanitizedCause, type AzureErrorContext } from "./errors.js";
+export { azureErrorCode, mapAzureError, sanitizedCause, type AzureErrorContext } from "./errors.js";
 export { BLOCKS_PER_STEP, MAX_BLOCKS, MAX_BLOCK_SIZE, blockSizeForLength, maxStreamSize, streamBlockSize } from "./blocks.js";
 export { backend, containerManager, type AzureBackendOptions } from "./plugin.js";

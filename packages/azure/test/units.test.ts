@@ -1,5 +1,5 @@
 import { inspect } from "node:util";
-import { isRangeStoreError, redactSecrets } from "@range/core";
+import { isRangeStoreError, parseRetryAfter, redactSecrets } from "@range/core";
 import { describe, expect, it } from "vitest";
 import {
   MAX_BLOCKS,
@@ -11,7 +11,6 @@ import {
   mapAzureError,
   maxStreamSize,
   parseConnectionString,
-  parseRetryAfter,
   resolveAzureConnection,
   resolveAzureOptions,
   sanitizedCause,

@@ -74,6 +74,17 @@ export type { DownloadProgress, RangeStats } from "./engine/stats.js";
 export { createObjectStore, type CreateObjectStoreOptions } from "./store/create-store.js";
 export { downloadFile, type DownloadFileOptions } from "./store/download-file.js";
 export { readBodyInto, type BodyStream, type ReadBodyOptions } from "./store/read-body.js";
+export { PartReader, maxStreamSize, partSizeForLength, streamPartSize, type PartLimits } from "./store/parts.js";
+export {
+  NETWORK_ERROR_CODES,
+  authError,
+  isNetworkFailure,
+  parseRetryAfter,
+  sanitizedErrorCause,
+  transientHttpError,
+  type ErrorCauseFields,
+  type TransientFailure,
+} from "./http-errors.js";
 export { checkContentRange, parseContentRange, type ContentRange, type RangeRequest } from "./store/content-range.js";
 export { isRetryableError, withRetries, type AttemptContext, type WithRetriesOptions } from "./engine/retrying.js";
 export type {

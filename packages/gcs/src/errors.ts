@@ -6,9 +6,14 @@ import {
   NotFoundError,
   RangeConfigError,
   abortErrorFrom,
+  authError,
   isAbortError,
+  isNetworkFailure,
   isRangeStoreError,
+  parseRetryAfter,
   redactSecrets,
+  sanitizedErrorCause,
+  transientHttpError,
 } from "@range/core";
 
 /** What the SDK's (and google-auth-library's / gaxios') errors carry that we read. Structural: no SDK import. */
@@ -37,21 +42,6 @@ export interface GcsErrorContext {
   generation?: string;
   signal?: AbortSignal;
 }
-
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "UND_ERR_SOCKET",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
 
 /**
  * Patterns google-auth-library errors may echo: a PEM private key (from a malformed `credentials` object), the
@@ -90,29 +80,24 @@ function statusOf(error: SdkErrorShape): number | undefined {
  */
 export function sanitizedCause(error: unknown): Error {
   const e = (error ?? {}) as SdkErrorShape;
-  const cause = new Error(redactGcsSecrets(String(e.message ?? error)));
-  cause.name = typeof e.name === "string" ? e.name : "Error";
-  const extra: Record<string, unknown> = {};
-  if (e.code !== undefined) extra.code = e.code;
-  const status = statusOf(e);
-  if (status !== undefined) extra.statusCode = status;
-  if (typeof e.errno === "number") extra.errno = e.errno;
-  if (typeof e.syscall === "string") extra.syscall = e.syscall;
-  return Object.assign(cause, extra);
+  return sanitizedErrorCause({ name: e.name, message: String(e.message ?? error), code: e.code, statusCode: statusOf(e), errno: e.errno, syscall: e.syscall }, redactGcsSecrets);
 }
 
 function where(ctx: GcsErrorContext): string {
   return ctx.key === undefined ? `gs://${ctx.bucket}` : `gs://${ctx.bucket}/${ctx.key}`;
 }
 
-/** True for a failure below HTTP: reset, refused, timeout, DNS, a body cut short. */
+/** A failure below HTTP; gaxios names its own timeouts `TimeoutError`. */
 function isNetworkError(error: SdkErrorShape): boolean {
-  const code = typeof error.code === "string" ? error.code : "";
-  return (
-    NETWORK_CODES.has(code) ||
-    error.name === "TimeoutError" ||
-    (statusOf(error) === undefined && /socket hang up|ECONNRESET|premature close|^aborted$|other side closed|fetch failed/i.test(error.message ?? ""))
-  );
+  return isNetworkFailure(error, statusOf(error)) || error.name === "TimeoutError";
+}
+
+/** `Retry-After` from whichever header shape the error carries (a fetch `Headers`, or a plain object). */
+function retryAfterOf(error: SdkErrorShape): number | undefined {
+  const headers = error.response?.headers as { get?(name: string): string | null } | Record<string, string | undefined> | undefined;
+  if (headers === undefined || headers === null) return undefined;
+  const value = typeof headers.get === "function" ? headers.get("retry-after") : (headers as Record<string, string | undefined>)["retry-after"];
+  return parseRetryAfter(typeof value === "string" ? value : undefined);
 }
 
 const CREDENTIAL_MESSAGES =
@@ -180,14 +165,8 @@ export function mapGcsError(error: unknown, ctx: GcsErrorContext): Error {
     return new InvalidKeyError(`object name rejected by GCS: ${base}`, { cause });
   }
   if (status === 401 || status === 403) {
-    return new BackendError(`${base}. Check the credentials (GOOGLE_APPLICATION_CREDENTIALS, \`credentials\`, \`keyFilename\`) and the bucket's IAM`, {
-      code: "E_AUTH",
-      retryable: false,
-      cause,
-    });
+    return authError(base, "Check the credentials (GOOGLE_APPLICATION_CREDENTIALS, `credentials`, `keyFilename`) and the bucket's IAM", cause);
   }
-  if (status === 429) return new BackendError(base, { code: "E_THROTTLED", retryable: true, cause });
-  if (status === 408 || (status !== undefined && status >= 500)) return new BackendError(base, { code: "E_SERVER", retryable: true, cause });
-  if (status === undefined && isNetworkError(e)) return new BackendError(base, { code: "E_NETWORK", retryable: true, cause });
-  return new BackendError(base, { code: "E_GCS", retryable: false, cause });
+  const transient = transientHttpError(base, { status, network: isNetworkError(e), retryAfterMs: retryAfterOf(e), cause });
+  return transient ?? new BackendError(base, { code: "E_GCS", retryable: false, cause });
 }

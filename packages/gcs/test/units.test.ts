@@ -81,7 +81,7 @@ describe("error mapping", () => {
       [{ code: 429, message: "rateLimitExceeded" }, "BackendError", "E_THROTTLED", true],
       [{ code: 408, message: "timeout" }, "BackendError", "E_SERVER", true],
       [{ code: 500, message: "backendError" }, "BackendError", "E_SERVER", true],
-      [{ code: 503, message: "unavailable" }, "BackendError", "E_SERVER", true],
+      [{ code: 503, message: "unavailable" }, "BackendError", "E_THROTTLED", true],
       [Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }), "BackendError", "E_NETWORK", true],
       [Object.assign(new Error("socket hang up"), {}), "BackendError", "E_NETWORK", true],
       [{ code: 400, message: "bad request" }, "BackendError", "E_GCS", false],

@@ -1,14 +1,19 @@
 import {
-  BackendError,
   IntegrityError,
   InvalidKeyError,
   InvalidRangeError,
   NotFoundError,
   TimeoutError,
+  BackendError,
   abortErrorFrom,
+  authError,
   isAbortError,
+  isNetworkFailure,
   isRangeStoreError,
+  parseRetryAfter,
   redactSecrets,
+  sanitizedErrorCause,
+  transientHttpError,
 } from "@range/core";
 
 /** What the SDK's errors carry that we read. Structural, so this module needs no SDK import. */
@@ -70,20 +75,6 @@ const THROTTLING_CODES = new Set([
  */
 const CHECKSUM_MISMATCH_CODES = new Set(["BadDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"]);
 const TRANSIENT_CODES = new Set(["RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable", "PriorRequestNotComplete"]);
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "UND_ERR_SOCKET",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
 
 function statusOf(error: SdkErrorShape): number | undefined {
   return error.$metadata?.httpStatusCode ?? error.$response?.statusCode;
@@ -91,15 +82,6 @@ function statusOf(error: SdkErrorShape): number | undefined {
 
 function codeOf(error: SdkErrorShape): string {
   return error.Code ?? error.name ?? "Error";
-}
-
-/** `Retry-After` in ms: delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === "") return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 function retryAfterOf(error: SdkErrorShape): number | undefined {
@@ -115,31 +97,24 @@ function retryAfterOf(error: SdkErrorShape): number | undefined {
  */
 export function sanitizedCause(error: unknown): Error {
   const e = (error ?? {}) as SdkErrorShape & { errno?: number; syscall?: string };
-  const cause = new Error(redactSecrets(String(e.message ?? error)));
-  cause.name = typeof e.name === "string" ? e.name : "Error";
-  const extra: Record<string, unknown> = {};
-  if (typeof e.code === "string") extra.code = e.code;
-  if (typeof e.Code === "string") extra.code = e.Code;
-  const status = statusOf(e);
-  if (status !== undefined) extra.statusCode = status;
-  if (e.$metadata?.requestId) extra.requestId = e.$metadata.requestId;
-  if (typeof e.errno === "number") extra.errno = e.errno;
-  if (typeof e.syscall === "string") extra.syscall = e.syscall;
-  return Object.assign(cause, extra);
+  return sanitizedErrorCause({
+    name: e.name,
+    message: String(e.message ?? error),
+    code: typeof e.Code === "string" ? e.Code : e.code,
+    statusCode: statusOf(e),
+    requestId: e.$metadata?.requestId,
+    errno: e.errno,
+    syscall: e.syscall,
+  });
 }
 
 function where(ctx: S3ErrorContext): string {
   return ctx.key === undefined ? `s3://${ctx.bucket}` : `s3://${ctx.bucket}/${ctx.key}`;
 }
 
-/** True for a failure below HTTP: reset, refused, timeout, DNS, a body cut short. */
+/** A failure below HTTP; the SDK's handler also names its socket and connect timeouts `TimeoutError`. */
 function isNetworkError(error: SdkErrorShape): boolean {
-  const code = error.code ?? "";
-  return (
-    NETWORK_CODES.has(code) ||
-    error.name === "TimeoutError" ||
-    (statusOf(error) === undefined && (error.message === "aborted" || /socket hang up|ECONNRESET|premature close/i.test(error.message ?? "")))
-  );
+  return isNetworkFailure(error, statusOf(error)) || error.name === "TimeoutError";
 }
 
 /**
@@ -178,25 +153,20 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): Error {
   }
   if (code === "KeyTooLongError") return new InvalidKeyError(`key too long for S3 with the store's prefix: ${base}`, { cause });
   if (AUTH_CODES.has(code) || status === 401 || status === 403) {
-    return new BackendError(`${base}. Check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profile or role) and the bucket policy`, {
-      code: "E_AUTH",
-      retryable: false,
-      cause,
-    });
-  }
-  const retryAfterMs = retryAfterOf(e);
-  const retryAfter = retryAfterMs !== undefined ? { retryAfterMs } : {};
-  if (THROTTLING_CODES.has(code) || e.$retryable?.throttling || status === 429 || status === 503) {
-    return new BackendError(base, { code: "E_THROTTLED", retryable: true, cause, ...retryAfter });
-  }
-  if (TRANSIENT_CODES.has(code) || (status !== undefined && status >= 500)) {
-    return new BackendError(base, { code: "E_SERVER", retryable: true, cause, ...retryAfter });
+    return authError(base, "Check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profile or role) and the bucket policy", cause);
   }
   // The HTTP handler's connect or socket-inactivity timeout: the same failure as the engine's stall timer. (The
   // handler also renames ECONNRESET and EPIPE errors "TimeoutError", for its retry logic: those are resets.)
   if (e.name === "TimeoutError" && status === undefined && e.code !== "ECONNRESET" && e.code !== "EPIPE") {
     return new TimeoutError(base, { cause });
   }
-  if (isNetworkError(e)) return new BackendError(base, { code: "E_NETWORK", retryable: true, cause });
-  return new BackendError(base, { code: "E_S3", retryable: false, cause });
+  const transient = transientHttpError(base, {
+    status,
+    throttled: THROTTLING_CODES.has(code) || e.$retryable?.throttling === true,
+    serverFault: TRANSIENT_CODES.has(code),
+    network: isNetworkError(e),
+    retryAfterMs: retryAfterOf(e),
+    cause,
+  });
+  return transient ?? new BackendError(base, { code: "E_S3", retryable: false, cause });
 }

@@ -19,6 +19,6 @@ export {
   type ResolvedEndpoints,
 } from "./endpoints.js";
 export { CHECKSUM_ENV, resolveChecksumOption, wholeObjectChecksum, type S3ChecksumAlgorithm, type StoredChecksum } from "./checksums.js";
-export { mapS3Error, parseRetryAfter, sanitizedCause, type S3ErrorContext } from "./errors.js";
+export { mapS3Error, sanitizedCause, type S3ErrorContext } from "./errors.js";
 export { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE, maxStreamSize, partSizeForLength, streamPartSize } from "./multipart.js";
 export { backend } from "./plugin.js";

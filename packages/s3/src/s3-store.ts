@@ -14,6 +14,7 @@ import {
   RangeConfigError,
   BackendError,
   EndpointPool,
+  PartReader,
   abortErrorFrom,
   backoffDelay,
   checkContentRange,
@@ -41,7 +42,7 @@ import { endpointOutcomeOf, resolveEndpointStrategy, resolveEndpoints, type Endp
 import { S3_CHECKSUMS, resolveChecksumOption, wholeObjectChecksum, type S3ChecksumAlgorithm, type StoredChecksum } from "./checksums.js";
 import { copyS3Object } from "./copy.js";
 import { mapS3Error } from "./errors.js";
-import { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE, PartReader, partSizeForLength, streamPartSize } from "./multipart.js";
+import { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE, partSizeForLength, streamPartSize } from "./multipart.js";
 
 const MiB = 1024 * 1024;
 type Sdk = typeof import("@aws-sdk/client-s3");

@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { isRangeStoreError } from "@range/core";
+import { isRangeStoreError, parseRetryAfter } from "@range/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   MAX_PARTS,
@@ -9,7 +9,6 @@ import {
   createS3Store,
   mapS3Error,
   maxStreamSize,
-  parseRetryAfter,
   partSizeForLength,
   resolveS3Options,
   streamPartSize,

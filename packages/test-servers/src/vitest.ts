@@ -8,6 +8,39 @@ export interface ProvideTarget {
   provide(key: string, value: unknown): void;
 }
 
+/** What every started test server offers a global setup. */
+interface StartedServer {
+  env(): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+type GlobalSetup = (project: ProvideTarget) => Promise<() => Promise<void>>;
+
+/**
+ * The shape of every global setup below: start the server, `provide()` its connection, optionally export its
+ * environment variables to this process, and return the teardown that restores them and stops the server.
+ */
+function serverGlobalSetup<S extends StartedServer>(start: () => Promise<S>, connectionOf: (server: S) => unknown, provideKey: string, setEnv: boolean): GlobalSetup {
+  return async (project) => {
+    const server = await start();
+    project.provide(provideKey, connectionOf(server));
+    const previous: Record<string, string | undefined> = {};
+    if (setEnv) {
+      for (const [name, value] of Object.entries(server.env())) {
+        previous[name] = process.env[name];
+        process.env[name] = value;
+      }
+    }
+    return async () => {
+      for (const [name, value] of Object.entries(previous)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await server.stop();
+    };
+  };
+}
+
 export interface SeaweedFsGlobalSetupOptions extends SeaweedFsClusterOptions {
   /** Start the multi-process cluster instead of one `weed server`. Default false. */
   cluster?: boolean;
@@ -38,26 +71,14 @@ export function s3ConnectionOf(server: SeaweedFsServer, buckets: string[]): S3Co
  * export default seaweedFsGlobalSetup({ buckets: ["range-test"] });
  * ```
  */
-export function seaweedFsGlobalSetup(options: SeaweedFsGlobalSetupOptions = {}): (project: ProvideTarget) => Promise<() => Promise<void>> {
-  return async (project) => {
-    const { cluster = false, provideKey = "s3", setEnv = true, ...serverOptions } = options;
-    const server = cluster ? await startSeaweedFsCluster(serverOptions) : await startSeaweedFs(serverOptions);
-    project.provide(provideKey, s3ConnectionOf(server, serverOptions.buckets ?? []));
-    const previous: Record<string, string | undefined> = {};
-    if (setEnv) {
-      for (const [name, value] of Object.entries(server.env())) {
-        previous[name] = process.env[name];
-        process.env[name] = value;
-      }
-    }
-    return async () => {
-      for (const [name, value] of Object.entries(previous)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-      await server.stop();
-    };
-  };
+export function seaweedFsGlobalSetup(options: SeaweedFsGlobalSetupOptions = {}): GlobalSetup {
+  const { cluster = false, provideKey = "s3", setEnv = true, ...serverOptions } = options;
+  return serverGlobalSetup(
+    () => (cluster ? startSeaweedFsCluster(serverOptions) : startSeaweedFs(serverOptions)),
+    (server) => s3ConnectionOf(server, serverOptions.buckets ?? []),
+    provideKey,
+    setEnv,
+  );
 }
 
 export interface AzuriteGlobalSetupOptions extends AzuriteOptions {
@@ -77,26 +98,9 @@ export interface AzuriteGlobalSetupOptions extends AzuriteOptions {
  * export default azuriteGlobalSetup({ containers: ["range-test"] });
  * ```
  */
-export function azuriteGlobalSetup(options: AzuriteGlobalSetupOptions = {}): (project: ProvideTarget) => Promise<() => Promise<void>> {
-  return async (project) => {
-    const { provideKey = "azure", setEnv = true, ...serverOptions } = options;
-    const server = await startAzurite(serverOptions);
-    project.provide(provideKey, azureConnectionOf(server, serverOptions.containers ?? []));
-    const previous: Record<string, string | undefined> = {};
-    if (setEnv) {
-      for (const [name, value] of Object.entries(server.env())) {
-        previous[name] = process.env[name];
-        process.env[name] = value;
-      }
-    }
-    return async () => {
-      for (const [name, value] of Object.entries(previous)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-      await server.stop();
-    };
-  };
+export function azuriteGlobalSetup(options: AzuriteGlobalSetupOptions = {}): GlobalSetup {
+  const { provideKey = "azure", setEnv = true, ...serverOptions } = options;
+  return serverGlobalSetup(() => startAzurite(serverOptions), (server) => azureConnectionOf(server, serverOptions.containers ?? []), provideKey, setEnv);
 }
 
 export interface FakeGcsGlobalSetupOptions extends FakeGcsServerOptions {
@@ -116,24 +120,7 @@ export interface FakeGcsGlobalSetupOptions extends FakeGcsServerOptions {
  * export default fakeGcsGlobalSetup({ buckets: ["range-test"] });
  * ```
  */
-export function fakeGcsGlobalSetup(options: FakeGcsGlobalSetupOptions = {}): (project: ProvideTarget) => Promise<() => Promise<void>> {
-  return async (project) => {
-    const { provideKey = "gcs", setEnv = true, ...serverOptions } = options;
-    const server = await startFakeGcsServer(serverOptions);
-    project.provide(provideKey, gcsConnectionOf(server, serverOptions.buckets ?? []));
-    const previous: Record<string, string | undefined> = {};
-    if (setEnv) {
-      for (const [name, value] of Object.entries(server.env())) {
-        previous[name] = process.env[name];
-        process.env[name] = value;
-      }
-    }
-    return async () => {
-      for (const [name, value] of Object.entries(previous)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-      await server.stop();
-    };
-  };
+export function fakeGcsGlobalSetup(options: FakeGcsGlobalSetupOptions = {}): GlobalSetup {
+  const { provideKey = "gcs", setEnv = true, ...serverOptions } = options;
+  return serverGlobalSetup(() => startFakeGcsServer(serverOptions), (server) => gcsConnectionOf(server, serverOptions.buckets ?? []), provideKey, setEnv);
 }
