@@ -27,6 +27,11 @@ export {
   createChecksum,
   isChecksumAlgorithm,
   verifyChecksum,
+  IncrementalVerifier,
+  OrderedVerifier,
+  verifyWholeObject,
+  type ExpectedChecksum,
+  type WholeObjectChecksum,
   type Checksum,
   type ChecksumAlgorithm,
   type CrcFunction,
@@ -73,7 +78,7 @@ export { MAX_ENDPOINTS, expandEndpointTemplate, parseEndpointList } from "./endp
 export type { DownloadProgress, RangeStats } from "./engine/stats.js";
 export { createObjectStore, type CreateObjectStoreOptions } from "./store/create-store.js";
 export { downloadFile, type DownloadFileOptions } from "./store/download-file.js";
-export { readBodyInto, type BodyStream, type ReadBodyOptions } from "./store/read-body.js";
+export { createReadAgent, readBodyInto, type BodyStream, type ReadAgentOptions, type ReadBodyOptions } from "./store/read-body.js";
 export { PartReader, maxStreamSize, partSizeForLength, streamPartSize, type PartLimits } from "./store/parts.js";
 export {
   NETWORK_ERROR_CODES,
@@ -89,6 +94,7 @@ export { checkContentRange, parseContentRange, type ContentRange, type RangeRequ
 export { isRetryableError, withRetries, type AttemptContext, type WithRetriesOptions } from "./engine/retrying.js";
 export type {
   DriverCopyOptions,
+  DriverDeleteOptions,
   DriverHead,
   DriverOpenOptions,
   DriverReader,
@@ -98,8 +104,10 @@ export type {
   StoreDriver,
 } from "./store/driver.js";
 export { MAX_KEY_BYTES, assertValidKey, assertValidPrefix, assertValidRange, oneLevelEntry } from "./store/keys.js";
+export { RequestEvents, type RequestEvent, type RequestListener, type RequestOutcome } from "./store/request-events.js";
 export type {
   CopyOptions,
+  DeletePrefixOptions,
   GetOptions,
   GetRangeOptions,
   ListOptions,

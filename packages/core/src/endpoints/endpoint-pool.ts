@@ -1,4 +1,5 @@
 import { RangeConfigError, redactSecrets } from "../errors.js";
+import type { RequestEvent, RequestEvents } from "../store/request-events.js";
 import { MAX_ENDPOINTS } from "./template.js";
 
 /** The ways an {@link EndpointPool} picks the endpoint of the next request. */
@@ -29,6 +30,11 @@ export interface EndpointPoolOptions {
   recovery?: { baseDelayMs?: number; maxDelayMs?: number };
   /** Clock in ms, for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Where each lease reports its request when it is released (operation and key as given to `acquire`, the
+   * endpoint, bytes, duration, outcome): the backend's `StoreDriver.requestEvents`. Costs nothing while nobody listens.
+   */
+  requestEvents?: RequestEvents;
 }
 
 /** The numbers of one endpoint, as {@link EndpointPool.stats} reports them. */
@@ -104,6 +110,7 @@ export class EndpointPool {
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #now: () => number;
+  readonly #events: RequestEvents | undefined;
   /** Where the next search starts: one past the last pick, so picks rotate and a skipped endpoint's turn passes on. */
   #cursor = 0;
 
@@ -128,6 +135,7 @@ export class EndpointPool {
       throw new RangeConfigError(`recovery.maxDelayMs (${this.#maxDelayMs}) must be >= recovery.baseDelayMs (${this.#baseDelayMs})`, { code: "E_INVALID_OPTION" });
     }
     this.#now = options.now ?? Date.now;
+    this.#events = options.requestEvents;
     this.#entries = endpoints.map((endpoint) => ({
       endpoint,
       state: "up",
@@ -164,9 +172,10 @@ export class EndpointPool {
 
   /**
    * A lease on the endpoint for the next request, by the pool's strategy, skipping the indexes in `exclude` (the
-   * endpoints this request already failed on) unless nothing else is left.
+   * endpoints this request already failed on) unless nothing else is left. `operation` and `key` name the request in
+   * the event the lease reports to `requestEvents` (see {@link RequestEvent}).
    */
-  acquire(exclude?: ReadonlySet<number>): EndpointLease {
+  acquire(exclude?: ReadonlySet<number>, operation = "", key = ""): EndpointLease {
     const now = this.#now();
     const n = this.#entries.length;
     let pick = -1;
@@ -192,10 +201,10 @@ export class EndpointPool {
       pick = best;
     }
     this.#cursor = (pick + 1) % n;
-    return this.#lease(pick);
+    return this.#lease(pick, operation, key);
   }
 
-  #lease(index: number): EndpointLease {
+  #lease(index: number, operation: string, key: string): EndpointLease {
     const e = this.#entries[index]!;
     const generation = e.generation;
     const probe = e.state === "down" && !e.probing;
@@ -203,11 +212,16 @@ export class EndpointPool {
     e.requests++;
     e.inFlight++;
     let released = false;
+    // Only a request that started while someone listened is reported: then its start and bytes are known.
+    const events = this.#events?.listening ? this.#events : undefined;
+    const start = events ? performance.now() : 0;
+    let bytes = 0;
     return {
       index,
       endpoint: e.endpoint,
-      addBytes: (bytes: number) => {
-        e.bytes += bytes;
+      addBytes: (n: number) => {
+        e.bytes += n;
+        bytes += n;
       },
       release: (outcome: EndpointOutcome, error?: unknown) => {
         if (released) return;
@@ -215,6 +229,16 @@ export class EndpointPool {
         e.inFlight--;
         if (probe) e.probing = false;
         this.#settle(e, generation, outcome, error);
+        events?.emit({
+          operation,
+          key,
+          endpoint: e.endpoint,
+          bytes,
+          start,
+          durationMs: performance.now() - start,
+          outcome,
+          ...(error !== undefined ? { error } : {}),
+        });
       },
     };
   }

@@ -1,3 +1,5 @@
+import type { WholeObjectChecksum } from "../checksum/whole-object.js";
+import type { RequestEvents } from "./request-events.js";
 import type { ObjectMeta } from "./types.js";
 
 export interface DriverReadOptions {
@@ -27,9 +29,17 @@ export interface DriverHead {
   data: Uint8Array | Promise<Uint8Array>;
   meta: ObjectMeta;
   /**
-   * Optional whole-object check, e.g. against a checksum the server sent with this first response. `get` calls it
-   * with the assembled object after the engine fetched the rest (a driver whose `data` already is the whole object
-   * checks that itself); it throws {@link IntegrityError} on a mismatch. `getStream` and `readTo` do not call it.
+   * Optional: the whole object's stored digest (or a promise of it, from a request made alongside this one), when
+   * `data` is only its start. Core checks every whole-object read against it: `get` hashes the assembled buffer,
+   * `getStream` and `readTo` hash the bytes in order as they are produced; a mismatch fails the read with
+   * {@link IntegrityError} `E_CHECKSUM` (and `readTo` through `downloadFile` leaves no file). A driver whose `data`
+   * already is the whole object checks that itself.
+   */
+  checksum?: WholeObjectChecksum;
+  /**
+   * Optional whole-object check for what a digest cannot express. `get` calls it with the assembled object after the
+   * engine fetched the rest; it throws {@link IntegrityError} on a mismatch. `getStream` and `readTo` cannot call it
+   * (they never hold the whole object): prefer {@link DriverHead.checksum}.
    */
   verifyWhole?: (bytes: Uint8Array) => void | Promise<void>;
 }
@@ -42,6 +52,8 @@ export interface DriverReader {
   meta: ObjectMeta;
   /** A prefix of the object the open already read (e.g. the whole object when it was small), or undefined. */
   head?: Uint8Array;
+  /** The whole object's stored digest, checked like {@link DriverHead.checksum}. */
+  checksum?: WholeObjectChecksum;
   /** Same contract as {@link StoreDriver.read}, against the opened object. */
   read(offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array>;
   close(): Promise<void>;
@@ -62,6 +74,10 @@ export interface DriverWriteOptions {
 }
 
 export interface DriverCopyOptions {
+  signal?: AbortSignal;
+}
+
+export interface DriverDeleteOptions {
   signal?: AbortSignal;
 }
 
@@ -96,15 +112,25 @@ export interface StoreDriver {
   write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: DriverWriteOptions): Promise<ObjectMeta>;
   /** Objects under `prefix`, lazily; one level with `isPrefix` entries when `recursive` is false. */
   list(prefix: string, opts: DriverListOptions): AsyncIterable<ObjectMeta>;
-  /** Idempotent. */
-  delete(key: string): Promise<void>;
+  /** Idempotent. `opts` is given by `deletePrefix` (a driver may ignore it). */
+  delete(key: string, opts?: DriverDeleteOptions): Promise<void>;
   /**
    * Optional server-side copy within the store (S3 CopyObject, a local file copy): the store gets `copy` only when the
    * driver has it. Keys are validated and distinct. {@link NotFoundError} if `srcKey` is missing; the destination
    * must appear whole or not at all.
    */
   copy?(srcKey: string, dstKey: string, opts: DriverCopyOptions): Promise<ObjectMeta>;
-  /** Optional batch delete (e.g. S3 DeleteObjects); default: `delete` per key, a few at a time. */
-  deleteMany?(keys: string[]): Promise<void>;
+  /**
+   * Optional batch delete (e.g. S3 DeleteObjects); default: `delete` per key, a few at a time. `deletePrefix` calls
+   * it with at most 1000 keys and checks the caller's signal between calls; a driver that sends several requests
+   * for one call checks it between them too, and passes it to each.
+   */
+  deleteMany?(keys: string[], opts?: DriverDeleteOptions): Promise<void>;
+  /**
+   * Optional: where the driver reports each request it sends (operation, key, endpoint, bytes, duration, outcome);
+   * the store then has `onRequest`. A driver that sends through an `EndpointPool` passes it to the pool, which
+   * reports every lease. Check `requestEvents.listening` before building an event: it must cost nothing unheard.
+   */
+  readonly requestEvents?: RequestEvents;
   close?(): Promise<void>;
 }

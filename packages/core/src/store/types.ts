@@ -1,6 +1,7 @@
 import type { RangeEngineOptions } from "../engine/options.js";
 import type { DownloadOptions } from "../engine/range-engine.js";
 import type { RangeStats } from "../engine/stats.js";
+import type { RequestListener } from "./request-events.js";
 
 export interface ObjectMeta {
   /** Key relative to the store's root. */
@@ -52,6 +53,14 @@ export interface CopyOptions {
   signal?: AbortSignal;
 }
 
+export interface DeletePrefixOptions {
+  /**
+   * Stops the deletion: it rejects with the abort error soon after (between batches, and the requests in flight
+   * are aborted). Objects already deleted stay deleted; the rest stay.
+   */
+  signal?: AbortSignal;
+}
+
 export interface ListOptions {
   /** Default true: every object under the prefix. `false`: one level, with sub-prefixes as `isPrefix` entries. */
   recursive?: boolean;
@@ -82,7 +91,7 @@ export interface ObjectStore extends AsyncDisposable {
   /** Idempotent: deleting a missing key succeeds. */
   delete(key: string): Promise<void>;
   /** Deletes every object under `prefix`; returns how many. */
-  deletePrefix(prefix: string): Promise<number>;
+  deletePrefix(prefix: string, opts?: DeletePrefixOptions): Promise<number>;
   exists(key: string): Promise<boolean>;
   close(): Promise<void>;
   /**
@@ -96,4 +105,11 @@ export interface ObjectStore extends AsyncDisposable {
    * Stores made with `createObjectStore` have it; `downloadFile` uses it when present.
    */
   readTo?(key: string, sink: ObjectSink, opts?: Omit<GetOptions, "into">): Promise<ReadToResult>;
+  /**
+   * Optional: subscribes `listener` to every request the backend sends from now on (one event per request, once it
+   * and its body are done: operation, key, endpoint, bytes, duration, outcome); returns the unsubscribe function.
+   * Present when the backend reports its requests (`StoreDriver.requestEvents`), e.g. `@range/s3`, where it tells
+   * which endpoint served each request of a store spread over several.
+   */
+  onRequest?(listener: RequestListener): () => void;
 }
