@@ -2,8 +2,12 @@ import { createRequire } from "node:module";
 import { RangeConfigError } from "@range/core";
 
 interface NativeAllocator {
-  allocate(size: number, hugePages: boolean): ArrayBuffer;
+  /** mode 0: ordinary pages, 1: MADV_HUGEPAGE, 2: huge pages faulted in now while each costs ≤ limitNs CPU. */
+  allocate(size: number, mode: 0 | 1 | 2, limitNs: number): ArrayBuffer;
   address(view: ArrayBufferView): number;
+  hugePageStats(): [faulted: number, fallbacks: number];
+  /** Faults in the huge pages inside `view` on a pool thread while cheap; true when it met a slow one. */
+  prefault(view: Uint8Array, limitNs: number, skip: boolean): Promise<boolean>;
 }
 
 /** The one piece of the WebAssembly API the fallback uses (Node's types do not declare the global). */
@@ -17,10 +21,20 @@ export type AllocatorKind = "native" | "wasm";
 export interface AllocateAlignedOptions {
   /**
    * Back the memory with 2 MiB transparent huge pages (native allocator only). First-touch page faults dominate
-   * large reads into fresh memory; huge pages cut their number 512-fold. Default true.
+   * large reads into fresh memory; huge pages cut their number 512-fold.
+   *
+   * - `"auto"` (default): fault the huge pages in right away, one at a time, while each costs less CPU than the
+   *   same 2 MiB as ordinary pages (~1 ms); at the first that costs more, the rest of the buffer uses ordinary pages.
+   *   A huge page is only cheap when the kernel hands out recently used memory: in a VM with free page reporting
+   *   (virtio-balloon), long-free 2 MiB blocks were returned to the host, and the first write to one costs 4-17 ms.
+   * - `true`: `madvise(MADV_HUGEPAGE)` only; pages are faulted in on first write, whatever they cost.
+   * - `false`: ordinary 4 KiB pages (4 KiB alignment).
    */
-  hugePages?: boolean;
+  hugePages?: boolean | "auto";
 }
+
+/** Above this CPU time for one 2 MiB fault, the same memory as 4 KiB pages is cheaper (512 faults of ~2 µs). */
+const HUGE_FAULT_LIMIT_NS = 1_000_000;
 
 /** Wasm pages are 64 KiB; a memory's backing store is page-aligned by the engine. */
 const WASM_PAGE = 64 * 1024;
@@ -52,8 +66,11 @@ export function allocateAligned(size: number, options: AllocateAlignedOptions = 
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeConfigError(`size must be a non-negative safe integer, got ${String(size)}`);
   }
+  const huge = options.hugePages ?? "auto";
+  const mode = huge === "auto" ? 2 : huge === true ? 1 : huge === false ? 0 : undefined;
+  if (mode === undefined) throw new RangeConfigError(`hugePages must be true, false or "auto", got ${String(huge)}`);
   if (size === 0) return new Uint8Array(0);
-  if (native) return new Uint8Array(native.allocate(size, options.hugePages ?? true), 0, size);
+  if (native) return new Uint8Array(native.allocate(size, mode, HUGE_FAULT_LIMIT_NS), 0, size);
   if (size > WASM_MAX_BYTES) {
     throw new RangeConfigError(`the pure-JS aligned allocator holds at most 4 GiB, asked for ${size} bytes`);
   }
@@ -84,3 +101,39 @@ export function isAligned(view: ArrayBufferView, alignment: number): boolean {
 export function addressOf(view: ArrayBufferView): number | undefined {
   return native?.address(view);
 }
+
+/**
+ * What `hugePages: "auto"` did in this process: huge pages it faulted in, and allocations where a huge page was
+ * slow, so the rest of that buffer got ordinary pages. Zeros with the fallback allocator.
+ */
+export function hugePageStats(): { faulted: number; fallbacks: number } {
+  const [faulted, fallbacks] = native?.hugePageStats() ?? [0, 0];
+  return { faulted, fallbacks };
+}
+
+/** Buffers from {@link allocateForParallelFill}, with whether a slow huge page was already met in them. */
+const deferredBuffers = new WeakMap<ArrayBufferLike, { slow: boolean }>();
+
+/**
+ * Zero-filled, 2 MiB aligned memory marked for huge pages, to be filled by concurrent writers (e.g. reads) that each
+ * call {@link prepareForFill} on their part first: the `"auto"` decision, made part by part on libuv's pool threads
+ * in parallel instead of for the whole buffer on the JS thread. Without the native allocator: `allocateAligned`.
+ */
+export function allocateForParallelFill(size: number): Uint8Array {
+  if (!native || !Number.isSafeInteger(size) || size <= 0) return allocateAligned(size, { hugePages: false });
+  const buffer = native.allocate(size, 1, HUGE_FAULT_LIMIT_NS);
+  deferredBuffers.set(buffer, { slow: false });
+  return new Uint8Array(buffer, 0, size);
+}
+
+/**
+ * Before writing `view` (part of a buffer from {@link allocateForParallelFill}), faults in the huge pages it touches
+ * on a pool thread while each stays cheap; once one is slow, this part and every later one in the buffer
+ * get ordinary pages. Bytes already in the view are left as they are. Any other memory: resolves at once.
+ */
+export async function prepareForFill(view: Uint8Array): Promise<void> {
+  const state = deferredBuffers.get(view.buffer);
+  if (!native || state === undefined || view.length === 0) return;
+  if (await native.prefault(view, HUGE_FAULT_LIMIT_NS, state.slow)) state.slow = true;
+}
+

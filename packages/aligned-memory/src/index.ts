@@ -1,7 +1,10 @@
 export {
   addressOf,
   allocateAligned,
+  allocateForParallelFill,
+  prepareForFill,
   allocatorKind,
+  hugePageStats,
   isAligned,
   type AllocateAlignedOptions,
   type AllocatorKind,

@@ -9,8 +9,8 @@ import {
   type ObjectMeta,
   type ObjectStore,
 } from "@range/core";
-import { allocateAligned, isAligned } from "@range/aligned-memory";
-import { FileDriver, checkFileStoreOptions, shrankError, type FileStoreOptions } from "@range/file";
+import { allocateAligned, allocateForParallelFill, isAligned } from "@range/aligned-memory";
+import { FileDriver, checkFileStoreOptions, localEngineOptions, shrankError, type FileStoreOptions } from "@range/file";
 
 export interface DirectIoStoreOptions extends Omit<FileStoreOptions, "hugePages"> {
   /**
@@ -200,9 +200,13 @@ export class DirectIoDriver extends FileDriver {
   }
 }
 
-/** Result buffers come from the aligned allocator so whole ranges read straight into them. */
+/**
+ * Result buffers come from the aligned allocator so whole ranges read straight into them; huge pages while they are
+ * cheap, decided range by range on the pool threads (the file driver prepares each range), as O_DIRECT faults the
+ * buffer in just like a buffered read.
+ */
 function allocateResult(size: number): Uint8Array {
-  const memory = allocateAligned(size);
+  const memory = allocateForParallelFill(size);
   return Buffer.from(memory.buffer, memory.byteOffset, size);
 }
 
@@ -221,7 +225,7 @@ export function createDirectIoStore(options: DirectIoStoreOptions): ObjectStore 
     });
   }
   return createObjectStore(new DirectIoDriver(options), {
-    ...(options.engine ? { engine: options.engine } : {}),
+    engine: localEngineOptions(options.engine),
     allocate: allocateResult,
   });
 }

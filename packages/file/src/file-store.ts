@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants, type BigIntStats, type Dirent } from "node:fs";
-import { copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
+import { constants as fsConstants, fstatSync, type BigIntStats, type Dirent } from "node:fs";
+import { copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat, statfs, type FileHandle } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 import {
   BackendError,
@@ -23,7 +23,7 @@ import {
   type RangeEngineOptions,
   type StoreDriver,
 } from "@range/core";
-import { allocateAligned, allocatorKind } from "@range/aligned-memory";
+import { allocateForParallelFill, allocatorKind, prepareForFill } from "@range/aligned-memory";
 
 export interface FileStoreOptions {
   /** Absolute path of the directory that holds the objects. Keys never resolve outside it. */
@@ -34,7 +34,8 @@ export interface FileStoreOptions {
   fsync?: boolean;
   /**
    * Allocate large `get` results (≥ 32 MiB) with transparent huge pages when the native allocator of
-   * `@range/aligned-memory` is built: several times faster to fill than fresh ordinary memory. Default true.
+   * `@range/aligned-memory` is built: huge pages while they are cheap to fault in (each range probes its own part on
+   * a pool thread before reading), ordinary pages for the rest of the buffer once one is not. Default true.
    */
   hugePages?: boolean;
   /**
@@ -51,6 +52,11 @@ const MAX_PREAD = 16 * 1024 * 1024;
 /** Stats issued at once while listing a directory. */
 const LIST_STAT_CONCURRENCY = 32;
 const RETRYABLE_CODES = new Set(["EMFILE", "ENFILE", "EAGAIN", "EBUSY", "EINTR", "EIO", "ETIMEDOUT"]);
+/**
+ * `statfs` magic numbers of local file systems, where `fstat` of an open descriptor reads the in-memory inode and
+ * never waits for a device or a server: ext2/3/4, XFS, btrfs, tmpfs, overlayfs, F2FS, ZFS, ramfs, bcachefs.
+ */
+const LOCAL_FS_TYPES = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630, 0xf2f52010, 0x2fc12fc1, 0x858458f6, 0xca451a4e]);
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | null)?.code;
@@ -119,6 +125,11 @@ export class FileDriver implements StoreDriver {
   readonly #fsync: boolean;
   readonly #follow: boolean;
   #realRoot: Promise<string> | undefined;
+  /**
+   * The device of the root when it is on a local file system (then an open file's `fstat` runs synchronously: it
+   * costs ~2 µs, while a thread-pool round trip is a quarter of a small read's CPU), else null; undefined until known.
+   */
+  #localDev: bigint | null | undefined;
   /** Directories already proven to resolve inside the root (symlink check), so hot paths pay for it once. */
   readonly #safeDirs = new Set<string>();
   /** Server-side copy (see {@link StoreDriver.copy}); absent in subclasses that change how files are opened. */
@@ -175,12 +186,31 @@ export class FileDriver implements StoreDriver {
       throw mapError(error, key, "open");
     }
     try {
-      const st = await handle.stat({ bigint: true });
+      const st = await this.#fstat(handle);
       if (!st.isFile()) throw new NotFoundError(`file object ${JSON.stringify(key)} not found (not a regular file)`, { key });
       return { handle, meta: metaOf(key, st) };
     } catch (error) {
       await handle.close();
       throw mapError(error, key, "stat");
+    }
+  }
+
+  /** `fstat` of an open file: synchronous on the root's own local file system, else on the thread pool. */
+  async #fstat(handle: FileHandle): Promise<BigIntStats> {
+    if (this.#localDev === undefined) this.#localDev = await this.#rootDevIfLocal();
+    if (this.#localDev === null) return handle.stat({ bigint: true });
+    const st = fstatSync(handle.fd, { bigint: true });
+    // A mount below the root may be remote or FUSE, where fstat can wait on a server: from now on, off the loop.
+    if (st.dev !== this.#localDev) this.#localDev = null;
+    return st;
+  }
+
+  async #rootDevIfLocal(): Promise<bigint | null> {
+    try {
+      const [fs, st] = await Promise.all([statfs(this.#root, { bigint: true }), stat(this.#root, { bigint: true })]);
+      return LOCAL_FS_TYPES.has(Number(fs.type)) ? st.dev : null;
+    } catch {
+      return null;
     }
   }
 
@@ -226,7 +256,13 @@ export class FileDriver implements StoreDriver {
         new InvalidRangeError(`range [${offset}, ${offset + length}) is past the end of ${JSON.stringify(meta.key)} (${meta.size} bytes)`),
       );
     }
-    return this.readRange(handle, meta, offset, length, opts).catch((error: unknown) => {
+    // A result from allocateForParallelFill: this range's huge pages are faulted in (while cheap) on a pool thread
+    // first, so concurrent ranges fault in parallel. Any other target: nothing to do.
+    const ready = opts.target ? prepareForFill(opts.target) : undefined;
+    const read = ready
+      ? ready.then(() => (opts.signal?.aborted ? Promise.reject(abortErrorFrom(opts.signal)) : this.readRange(handle, meta, offset, length, opts)))
+      : this.readRange(handle, meta, offset, length, opts);
+    return read.catch((error: unknown) => {
       throw mapError(error, meta.key, "read");
     });
   }
@@ -426,7 +462,9 @@ export class FileDriver implements StoreDriver {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  /** `deletePrefix` passes its signal (checked before the unlink, which cannot be interrupted). */
+  async delete(key: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
     const path = this.#path(key);
     try {
       await rm(path);
@@ -453,20 +491,40 @@ export class FileDriver implements StoreDriver {
 }
 
 /**
- * Results below this come from the ordinary allocator. Huge pages pay off only for large buffers: a fresh huge-page
- * mapping costs a few slow faults, while malloc hands an 8–16 MiB buffer back from memory just freed (measured in
- * benchmarks/ file-small: 8 MiB gets were 24–33% slower with huge pages; 1 GiB gets up to 2.5× faster).
+ * Results below this come from the ordinary allocator: glibc's malloc serves blocks under its largest mmap threshold
+ * (32 MiB) from heap memory just freed, already faulted in, which nothing beats. From 32 MiB on, every buffer is a
+ * fresh mapping, and filling fresh 4 KiB pages costs more than the read itself (packages/file/bench/get.mjs).
  */
 const HUGE_PAGE_MIN = 32 * 1024 * 1024;
 
 /**
  * Result buffers for large reads. First-touch page faults dominate reading into fresh memory; 2 MiB huge pages
- * (native allocator) cut them 512-fold. The wasm fallback has no huge pages, so it would only add cost: plain Buffers.
+ * (native allocator) cut them 512-fold. Only while cheap, not plain MADV_HUGEPAGE: on VMs that report free memory to the
+ * host, huge pages the host took back cost 4–17 ms each, 5× more than ordinary pages (a 1 GiB get in a fresh process
+ * was 0.80× readFile with them, 1.41× without). The wasm fallback has no huge pages, so it would only add cost.
  */
 function allocateResult(size: number): Uint8Array {
   if (size < HUGE_PAGE_MIN || allocatorKind !== "native") return Buffer.allocUnsafeSlow(size);
-  const memory = allocateAligned(size);
+  const memory = allocateForParallelFill(size);
   return Buffer.from(memory.buffer, memory.byteOffset, size);
+}
+
+/**
+ * Threads in libuv's pool, which runs every file read (`UV_THREADPOOL_SIZE`, default 4). Ranges in flight beyond it
+ * only queue, and cost CPU: measured with packages/file/bench, 4 in flight beat 8 and 32 at 8–64 MiB.
+ */
+function threadPoolSize(): number {
+  const size = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? "", 10);
+  return Number.isInteger(size) && size >= 1 && size <= 1024 ? size : 4;
+}
+
+/**
+ * Engine defaults for local files: one range in flight per libuv pool thread unless the caller says otherwise. Not an
+ * object: passed on unchanged, for core to reject with a typed error.
+ */
+export function localEngineOptions(engine: RangeEngineOptions | undefined): RangeEngineOptions {
+  if (engine !== undefined && (typeof engine !== "object" || engine === null)) return engine;
+  return { maxConcurrentRanges: threadPoolSize(), ...engine };
 }
 
 /** Checks the options every local store shares. */
@@ -492,7 +550,7 @@ export function checkFileStoreOptions(options: FileStoreOptions, name: string): 
 export function createFileStore(options: FileStoreOptions): ObjectStore {
   checkFileStoreOptions(options, "createFileStore");
   return createObjectStore(new FileDriver(options), {
-    ...(options.engine ? { engine: options.engine } : {}),
+    engine: localEngineOptions(options.engine),
     ...(options.hugePages === false ? {} : { allocate: allocateResult }),
   });
 }

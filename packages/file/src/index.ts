@@ -1,2 +1,2 @@
-export { FileDriver, checkFileStoreOptions, createFileStore, shrankError, type FileStoreOptions } from "./file-store.js";
+export { FileDriver, checkFileStoreOptions, createFileStore, localEngineOptions, shrankError, type FileStoreOptions } from "./file-store.js";
 export { backend } from "./plugin.js";

@@ -90,6 +90,47 @@ describe("@range/file specifics", () => {
     expect(await openDescriptors()).toBe(baseline);
   });
 
+  it("keeps one range in flight per libuv pool thread by default; an explicit maxConcurrentRanges wins", async () => {
+    const poolSize = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? "", 10) || 4;
+    await store.put("many.bin", bytes(16 * 1024 * 1024));
+    // 64 ranges of 256 KiB: plenty to fill 32 slots if the store kept the engine's default.
+    const small = { minSplitSize: 256 * 1024, chunkSize: 256 * 1024 };
+    let byDefault = 0;
+    await store.get("many.bin", { engine: small, onStats: (s) => (byDefault = s.maxInFlight) });
+    expect(byDefault).toBeGreaterThan(1);
+    expect(byDefault).toBeLessThanOrEqual(poolSize);
+    let explicit = 0;
+    await store.get("many.bin", { engine: { ...small, maxConcurrentRanges: 16 }, onStats: (s) => (explicit = s.maxInFlight) });
+    expect(explicit).toBeGreaterThan(poolSize);
+    const configured = createFileStore({ root, engine: { ...small, maxConcurrentRanges: 12 } });
+    let fromStore = 0;
+    await configured.get("many.bin", { onStats: (s) => (fromStore = s.maxInFlight) });
+    expect(fromStore).toBeGreaterThan(poolSize);
+  });
+
+  it("a get of 32 MiB or more (huge-page result, each range prepared first) returns the exact bytes; abort closes", async () => {
+    const data = bytes(40 * 1024 * 1024 + 4097, 3);
+    await store.put("huge.bin", data);
+    const out = await store.get("huge.bin");
+    expect(out.length).toBe(data.length);
+    expect(Buffer.from(out.buffer, out.byteOffset, out.length).equals(Buffer.from(data))).toBe(true);
+    const baseline = await openDescriptors();
+    const controller = new AbortController();
+    await expect(
+      store.get("huge.bin", { signal: controller.signal, onProgress: () => controller.abort() }),
+    ).rejects.toMatchObject({ name: "AbortError" });
+    expect(await openDescriptors()).toBe(baseline);
+  });
+
+  it("reports the same version from an open read (fstat) as from stat (lstat)", async () => {
+    await store.put("v.bin", bytes(1000));
+    const { meta } = await store.readTo!("v.bin", () => {}); // a file store always has readTo
+    const stat = await store.stat("v.bin");
+    expect(meta.etag).toBe(stat.etag);
+    expect(meta.size).toBe(1000);
+    expect(meta.lastModified?.getTime()).toBe(stat.lastModified?.getTime());
+  });
+
   it("reads into the caller's buffer in place", async () => {
     const data = bytes(5 * 1024 * 1024);
     await store.put("x", data);
