@@ -1,3 +1,4 @@
+import { createHash, type Hash } from "node:crypto";
 import type { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import type { BlobDownloadResponseParsed, BlobServiceClient, BlockBlobClient, ContainerClient, StoragePipelineOptions } from "@azure/storage-blob";
@@ -21,7 +22,9 @@ import {
   type RangeEngineOptions,
   type StoreDriver,
   readBodyInto,
+  verifyChecksum,
   type BodyStream,
+  type ExpectedChecksum,
 } from "@range/core";
 import { AzureAccount } from "./account.js";
 import { MAX_BLOCKS, MAX_BLOCK_SIZE, blockIdFactory, blockSizeForLength, streamBlockSize } from "./blocks.js";
@@ -56,6 +59,27 @@ export interface AzureStoreOptions extends AzureConnectionOptions {
    * `allocateAligned` from `@range/aligned-memory` for huge-page-backed memory that is cheaper to fill.
    */
   allocate?: (size: number) => Uint8Array;
+  /**
+   * End-to-end MD5 (default: `RANGE_AZURE_CHECKSUM`, else off). `put` sends `Content-MD5` with every request (the
+   * service refuses bytes that do not match) and stores the MD5 of the whole content as the blob's `Content-MD5`;
+   * whole-object reads (`get`, `getStream`, `readTo`) are checked against the blob's stored MD5.
+   */
+  checksum?: boolean;
+}
+
+/** `RANGE_AZURE_CHECKSUM`: `md5` / `on` / `true` / `1` turn on the `checksum` option, `off` / `false` / `0` / `none` (the default) off. */
+export const AZURE_CHECKSUM_ENV = "RANGE_AZURE_CHECKSUM";
+
+/** The `checksum` option, else `RANGE_AZURE_CHECKSUM`, else off; {@link RangeConfigError} naming a bad value. */
+export function resolveAzureChecksum(value: unknown): boolean {
+  if (value === undefined) {
+    const env = process.env[AZURE_CHECKSUM_ENV]?.trim().toLowerCase();
+    if (env === undefined || ["", "off", "false", "0", "no", "none"].includes(env)) return false;
+    if (["md5", "on", "true", "1", "yes"].includes(env)) return true;
+    throw configError(`az: ${AZURE_CHECKSUM_ENV} must be md5, on or off, got ${JSON.stringify(process.env[AZURE_CHECKSUM_ENV])}`);
+  }
+  if (typeof value !== "boolean") throw configError(`az: checksum must be a boolean, got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
+  return value;
 }
 
 const OPTION_KEYS = new Set([
@@ -76,6 +100,7 @@ const OPTION_KEYS = new Set([
   "maxTries",
   "pipelineOptions",
   "allocate",
+  "checksum",
 ]);
 
 function configError(message: string): RangeConfigError {
@@ -104,6 +129,13 @@ export interface ResolvedAzureOptions {
   uploadConcurrency: number;
   maxSockets: number;
   maxTries: number;
+  /** End-to-end MD5 on put and on whole-object reads. */
+  checksum: boolean;
+  /**
+   * Socket inactivity limit: `engine.rangeTimeoutMs` plus a second (the engine's stall timer stays the first to judge
+   * a read), Infinity = none. Keeps a stalled upload, listing or delete from hanging.
+   */
+  socketTimeoutMs: number;
 }
 
 /** Validates options (not the connection, see `resolveAzureConnection`); throws {@link RangeConfigError} before any I/O. */
@@ -131,6 +163,8 @@ export function resolveAzureOptions(options: AzureStoreOptions): ResolvedAzureOp
     // Twice the concurrency leaves room for a second read or a put at the same time (and hedged ranges).
     maxSockets: checkInteger("maxSockets", options.maxSockets ?? 2 * Math.max(engine.maxConcurrentRanges, uploadConcurrency), 1, 65_536),
     maxTries: checkInteger("maxTries", options.maxTries ?? 3, 1, 20),
+    checksum: resolveAzureChecksum(options.checksum),
+    socketTimeoutMs: engine.rangeTimeoutMs + 1_000,
   };
 }
 
@@ -155,6 +189,16 @@ function bodyOf(response: BlobDownloadResponseParsed, what: string): NodeJS.Read
   return body;
 }
 
+function md5(bytes: Uint8Array): Buffer {
+  return createHash("md5").update(bytes).digest();
+}
+
+/** The service refused a request body whose `Content-MD5` did not match it: damaged on the way up, worth a retry. */
+function md5Refused(error: unknown, what: string): unknown {
+  if (azureErrorCode(error) !== "Md5Mismatch") return error;
+  return new IntegrityError(`${what}: the service received other bytes than were sent (Content-MD5 mismatch)`, { code: "E_CHECKSUM", retryable: true, cause: error });
+}
+
 /**
  * Blob responses quote their ETag (`"0x8D…"`), listings do not (`0x8D…`): one spelling, so an ETag learned from a
  * listing (a loader's `knownMeta`) pins a read instead of failing it as "changed".
@@ -177,7 +221,13 @@ export class AzureDriver implements StoreDriver {
 
   constructor(options: AzureStoreOptions) {
     this.options = resolveAzureOptions(options);
-    this.account = new AzureAccount({ ...options, maxSockets: this.options.maxSockets, maxTries: this.options.maxTries, pipelineOptions: options.pipelineOptions });
+    this.account = new AzureAccount({
+      ...options,
+      maxSockets: this.options.maxSockets,
+      maxTries: this.options.maxTries,
+      pipelineOptions: options.pipelineOptions,
+      socketTimeoutMs: this.options.socketTimeoutMs,
+    });
   }
 
   /** Where the store connects and how it authorizes (never printed with its secrets). */
@@ -282,15 +332,31 @@ export class AzureDriver implements StoreDriver {
       destroy(body);
       throw error;
     }
+    const expected = this.#storedMd5(response, key);
     const data = (async () => {
       const buffer = Buffer.allocUnsafeSlow(want);
       const got = await this.#readBody(body, buffer, key, opts.signal, opts.progress);
       if (got !== want) {
         throw new IntegrityError(`Download returned ${got} bytes for the first ${want} of ${JSON.stringify(key)}`, { code: "E_LENGTH_MISMATCH", retryable: true });
       }
+      // This request read the whole blob: check it here, whichever way core hands it on. A mismatch is retried by
+      // core as a pinned read of the whole blob, which `read` checks again.
+      if (expected && want === meta.size) verifyChecksum("md5", buffer, expected.value, expected.what);
       return buffer;
     })();
-    return { data, meta };
+    // A larger blob is checked by core as its bytes arrive (get, getStream, readTo).
+    return { data, meta, ...(expected && want < meta.size ? { checksum: expected } : {}) };
+  }
+
+  /**
+   * The blob's stored MD5 (`x-ms-blob-content-md5`, sent with ranged reads too; `Content-MD5` when the response is
+   * the whole blob), when `checksum` is on and the blob has one (blobs committed from blocks without it have none).
+   */
+  #storedMd5(response: BlobDownloadResponseParsed, key: string): ExpectedChecksum | undefined {
+    if (!this.options.checksum) return undefined;
+    const stored = response.blobContentMD5 ?? (response.contentRange === undefined ? response.contentMD5 : undefined);
+    if (stored === undefined || stored.length !== 16) return undefined;
+    return { algorithm: "md5", value: Buffer.from(stored).toString("base64"), what: `az://${this.options.container}/${this.options.prefix}${key}` };
   }
 
   /**
@@ -331,6 +397,11 @@ export class AzureDriver implements StoreDriver {
     if (got !== length) {
       throw new IntegrityError(`Download returned ${got} bytes for a range of ${length}`, { code: "E_LENGTH_MISMATCH", retryable: true });
     }
+    // A read of the whole blob (core's retry of a small blob's head, a one-range plan) is checked like a head.
+    if (offset === 0 && length === opts.size) {
+      const expected = this.#storedMd5(response, key);
+      if (expected) verifyChecksum("md5", target, expected.value, expected.what);
+    }
     return target;
   }
 
@@ -367,15 +438,30 @@ export class AzureDriver implements StoreDriver {
     }
   }
 
-  #headers(opts: DriverWriteOptions) {
-    return opts.contentType !== undefined ? { blobHTTPHeaders: { blobContentType: opts.contentType } } : {};
+  /** The blob's properties set by an upload or a commit: its content type, and its MD5 when `checksum` is on. */
+  #headers(opts: DriverWriteOptions, contentMd5?: Uint8Array) {
+    if (opts.contentType === undefined && contentMd5 === undefined) return {};
+    return {
+      blobHTTPHeaders: {
+        ...(opts.contentType !== undefined ? { blobContentType: opts.contentType } : {}),
+        ...(contentMd5 !== undefined ? { blobContentMD5: contentMd5 } : {}),
+      },
+    };
   }
 
   /** One Put Blob request. */
   async #upload(key: string, body: Uint8Array, opts: DriverWriteOptions): Promise<ObjectMeta> {
     const blob = await this.blobClient(key);
+    // The service checks the body against Content-MD5 and stores the same digest as the blob's MD5.
+    const digest = this.options.checksum ? md5(body) : undefined;
     const out = await this.account.call(this.#ctx("Upload", key, opts.signal), () =>
-      blob.upload(body, body.length, { ...(opts.signal ? { abortSignal: opts.signal } : {}), ...this.#headers(opts) }),
+      blob
+        .upload(body, body.length, {
+          ...(opts.signal ? { abortSignal: opts.signal } : {}),
+          ...(digest ? { transactionalContentMD5: digest } : {}),
+          ...this.#headers(opts, digest),
+        })
+        .catch((error: unknown) => Promise.reject(md5Refused(error, `Upload ${JSON.stringify(key)}`))),
     );
     return this.#meta(key, body.length, out.etag, out.lastModified);
   }
@@ -397,6 +483,8 @@ export class AzureDriver implements StoreDriver {
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
     let size = 0;
+    // The blocks come in order: the whole content's MD5 runs alongside, for the blob's stored Content-MD5.
+    const whole: Hash | undefined = this.options.checksum ? createHash("md5") : undefined;
     try {
       for (let index = 0; ; index++) {
         if (failure !== undefined) throw failure;
@@ -409,8 +497,14 @@ export class AzureDriver implements StoreDriver {
         const id = idOf(index);
         ids.push(id);
         size += body.length;
+        whole?.update(body);
+        const blockMd5 = whole ? md5(body) : undefined;
         const staged = this.account
-          .call(this.#ctx("StageBlock", key, controller.signal), () => blob.stageBlock(id, body, body.length, { abortSignal: controller.signal }))
+          .call(this.#ctx("StageBlock", key, controller.signal), () =>
+            blob
+              .stageBlock(id, body, body.length, { abortSignal: controller.signal, ...(blockMd5 ? { transactionalContentMD5: blockMd5 } : {}) })
+              .catch((error: unknown) => Promise.reject(md5Refused(error, `StageBlock ${JSON.stringify(key)}`))),
+          )
           .then(
             () => undefined,
             (error: unknown) => {
@@ -426,7 +520,7 @@ export class AzureDriver implements StoreDriver {
       if (failure !== undefined) throw failure;
       if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
       const done = await this.account.call(this.#ctx("CommitBlockList", key, opts.signal), () =>
-        blob.commitBlockList(ids, { ...(opts.signal ? { abortSignal: opts.signal } : {}), ...this.#headers(opts) }),
+        blob.commitBlockList(ids, { ...(opts.signal ? { abortSignal: opts.signal } : {}), ...this.#headers(opts, whole?.digest()) }),
       );
       return this.#meta(key, size, done.etag, done.lastModified);
     } catch (error) {
@@ -476,24 +570,30 @@ export class AzureDriver implements StoreDriver {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const blob = await this.blobClient(key);
-    await this.account.call(this.#ctx("Delete", key, undefined), () => blob.delete({ deleteSnapshots: "include" }));
+    await this.account.call(this.#ctx("Delete", key, opts.signal), () =>
+      blob.delete({ deleteSnapshots: "include", ...(opts.signal ? { abortSignal: opts.signal } : {}) }),
+    );
   }
 
   /**
    * Blob Batch deletes, 256 blobs per request. A service that refuses batches (an emulator without them, a SAS
    * without the permission) gets single deletes from then on.
    */
-  async deleteMany(keys: string[]): Promise<void> {
+  async deleteMany(keys: string[], opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = opts;
     const container = await this.containerClient();
     for (let i = 0; i < keys.length; i += BATCH_SIZE) {
+      // An abort is checked between batches and aborts the one in flight.
+      if (signal?.aborted) throw abortErrorFrom(signal);
       const batch = keys.slice(i, i + BATCH_SIZE);
       if (!this.#batchUnsupported) {
         try {
-          const response = await container.getBlobBatchClient().deleteBlobs(
+          const batchClient = (await this.account.batchService()).getContainerClient(this.options.container).getBlobBatchClient();
+          const response = await batchClient.deleteBlobs(
             batch.map((key) => container.getBlockBlobClient(this.options.prefix + key)),
-            { deleteSnapshots: "include" },
+            { deleteSnapshots: "include", ...(signal ? { abortSignal: signal } : {}) },
           );
           const failed = response.subResponses.filter((r) => r.status >= 300 && r.errorCode !== "BlobNotFound");
           if (failed.length > 0) {
@@ -509,28 +609,31 @@ export class AzureDriver implements StoreDriver {
         } catch (error) {
           const status = (error as { statusCode?: number }).statusCode;
           if (error instanceof BackendError || status === undefined || ![400, 403, 404, 405, 501].includes(status) || azureErrorCode(error) === "ContainerNotFound") {
-            throw this.account.mapError(error, this.#ctx("BlobBatch", undefined, undefined));
+            throw this.account.mapError(error, this.#ctx("BlobBatch", undefined, signal));
           }
           this.#batchUnsupported = true;
         }
       }
-      await this.#deleteEach(batch);
+      await this.#deleteEach(batch, signal);
     }
   }
 
-  async #deleteEach(keys: string[]): Promise<void> {
+  async #deleteEach(keys: string[], signal: AbortSignal | undefined): Promise<void> {
     let next = 0;
     const worker = async () => {
-      while (next < keys.length) {
+      // A signal per worker: 16 requests listening on one signal would trip Node's MaxListenersExceededWarning.
+      const own = signal ? { signal: AbortSignal.any([signal]) } : {};
+      while (next < keys.length && !signal?.aborted) {
         const key = keys[next++]!;
         try {
-          await this.delete(key);
+          await this.delete(key, own);
         } catch (error) {
           if (!NotFoundError.isInstance(error)) throw error;
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
+    if (signal?.aborted) throw abortErrorFrom(signal);
   }
 
   async close(): Promise<void> {

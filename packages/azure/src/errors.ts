@@ -115,8 +115,16 @@ function isNetworkError(e: SdkErrorShape): boolean {
 export function mapAzureError(error: unknown, ctx: AzureErrorContext): Error {
   if (ctx.signal?.aborted) return abortErrorFrom(ctx.signal);
   if (isRangeStoreError(error)) return error;
-  if (isAbortError(error)) return error as Error;
   const e = (error ?? {}) as SdkErrorShape;
+  // Our signal is not aborted (checked above), so an AbortError is the SDK's own: it reports a connection closed
+  // mid-body that way. A network failure, worth a retry, not the caller's abort.
+  if (isAbortError(error)) {
+    return new BackendError(`${ctx.operation} ${where(ctx)} failed: the connection closed before the response ended`, {
+      code: "E_NETWORK",
+      retryable: true,
+      cause: sanitizedCause(error),
+    });
+  }
   const status = e.statusCode;
   const code = azureErrorCode(e) ?? e.code ?? e.name ?? "Error";
   const message = firstLine(e.message);

@@ -1,6 +1,8 @@
 export {
+  AZURE_CHECKSUM_ENV,
   AzureDriver,
   createAzureStore,
+  resolveAzureChecksum,
   isValidContainerName,
   resolveAzureOptions,
   type AzureStoreOptions,

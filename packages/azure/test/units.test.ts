@@ -306,6 +306,14 @@ describe("error mapping", () => {
     expect(mapAzureError(restError(500, "InternalError"), { ...ctx, signal: controller.signal }).name).toBe("AbortError");
   });
 
+  it("the SDK's own AbortError (a connection closed mid-body) with our signal live is a retryable network failure", () => {
+    const sdkAbort = Object.assign(new Error("The operation was aborted."), { name: "AbortError" });
+    for (const signal of [undefined, new AbortController().signal]) {
+      const mapped = mapAzureError(sdkAbort, { ...ctx, signal });
+      expect(mapped).toMatchObject({ name: "BackendError", code: "E_NETWORK", retryable: true });
+    }
+  });
+
   it("neither the message nor the cause carries the request (SAS, SharedKey signature) or the raw response", () => {
     const error = restError(403, "AuthenticationFailed", { message: `Server failed to authenticate https://acct.blob.core.windows.net/c?${SAS}` });
     const mapped = mapAzureError(error, ctx);

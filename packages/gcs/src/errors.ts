@@ -71,7 +71,11 @@ export function redactGcsSecrets(text: string): string {
 function statusOf(error: SdkErrorShape): number | undefined {
   if (typeof error.code === "number") return error.code;
   if (typeof error.status === "number") return error.status;
-  return error.response?.status ?? error.response?.statusCode;
+  const status = error.response?.status ?? error.response?.statusCode;
+  if (status !== undefined) return status;
+  // A resumable upload that fails on a chunk says the status only in its message.
+  const match = /\bRetry limit exceeded - status: (\d{3})\b/.exec(error.message ?? "");
+  return match ? Number(match[1]) : undefined;
 }
 
 /**

@@ -9,10 +9,14 @@ import {
   abortErrorFrom,
   crc32c,
   crcToBase64,
+  StallTimer,
+  TimeoutError,
+  checkContentRange,
   createObjectStore,
   isRangeStoreError,
   resolveEngineOptions,
   verifyChecksum,
+  type ExpectedChecksum,
   type DriverHead,
   type DriverListOptions,
   type DriverReadOptions,
@@ -183,6 +187,11 @@ export interface ResolvedGcsOptions extends ResolvedGcsConnection {
   verifyChecksums: boolean;
   listPageSize: number;
   maxSockets: number;
+  /**
+   * `engine.rangeTimeoutMs`: a metadata call, listing page or delete that has not answered by then, or an upload that
+   * sent nothing for that long, fails with `TimeoutError` instead of hanging (Infinity = never).
+   */
+  requestTimeoutMs: number;
 }
 
 /** Validates options and resolves settings from the environment; throws {@link RangeConfigError} before any I/O. */
@@ -219,6 +228,7 @@ export function resolveGcsOptions(options: GcsStoreOptions): ResolvedGcsOptions 
     // Every range of a get holds a socket; with fewer sockets than ranges, ranges queue inside the agent while their
     // stall timers run. Twice the concurrency leaves room for a second read at the same time.
     maxSockets: checkInteger("maxSockets", options.maxSockets ?? Math.max(16, 2 * engine.maxConcurrentRanges), 1, 65_536),
+    requestTimeoutMs: engine.rangeTimeoutMs,
   };
 }
 
@@ -231,6 +241,12 @@ export function totalFromContentRange(contentRange: string | undefined): number 
 function header(headers: MediaResponse["headers"], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The response's Content-Length, undefined when absent or not a number (chunked). */
+function contentLengthOf(headers: MediaResponse["headers"]): number | undefined {
+  const value = Number(header(headers, "content-length") ?? Number.NaN);
+  return Number.isSafeInteger(value) ? value : undefined;
 }
 
 /** UTF-8 byte order (= code point order), which GCS lists in; JS `<` compares UTF-16 units. */
@@ -360,21 +376,35 @@ export class GcsDriver implements StoreDriver {
   async #call<T>(operation: string, key: string | undefined, signal: AbortSignal | undefined, run: (loaded: Loaded) => Promise<T>): Promise<T> {
     const loaded = await this.#load();
     if (signal?.aborted) throw abortErrorFrom(signal);
+    const { requestTimeoutMs } = this.options;
     try {
-      if (!signal) return await run(loaded);
+      if (!signal && !Number.isFinite(requestTimeoutMs)) return await run(loaded);
       let onAbort: (() => void) | undefined;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortErrorFrom(signal));
-        signal.addEventListener("abort", onAbort, { once: true });
+      let timer: NodeJS.Timeout | undefined;
+      // The SDK's calls take no signal and have no inactivity timeout: a server that stops answering would hang them.
+      // The request may go on in the background; the caller gets its answer (an abort, a TimeoutError) now.
+      const stopped = new Promise<never>((_, reject) => {
+        if (signal) {
+          onAbort = () => reject(abortErrorFrom(signal));
+          signal.addEventListener("abort", onAbort, { once: true });
+        }
+        if (Number.isFinite(requestTimeoutMs)) {
+          timer = setTimeout(() => reject(new TimeoutError(`${operation} ${this.#where(key)}: no answer within ${requestTimeoutMs} ms`)), requestTimeoutMs);
+        }
       });
       try {
-        return await Promise.race([run(loaded), aborted]);
+        return await Promise.race([run(loaded), stopped]);
       } finally {
-        signal.removeEventListener("abort", onAbort!);
+        if (onAbort) signal!.removeEventListener("abort", onAbort);
+        clearTimeout(timer);
       }
     } catch (error) {
       throw mapGcsError(error, this.#context(operation, key, signal));
     }
+  }
+
+  #where(key: string | undefined): string {
+    return key === undefined ? `gs://${this.options.bucket}` : `gs://${this.options.bucket}/${this.#fullKey(key)}`;
   }
 
   #metaOf(key: string, metadata: { size?: string | number; generation?: string | number; updated?: string }): ObjectMeta {
@@ -411,10 +441,17 @@ export class GcsDriver implements StoreDriver {
 
   /** The whole-object check for a response's `x-goog-hash`, or undefined when off or the server sent no CRC32C. */
   #checker(response: MediaResponse, key: string): ((bytes: Uint8Array) => Promise<void>) | undefined {
-    if (!this.options.verifyChecksums) return undefined;
-    const expected = crc32cFromHashHeader(response.headers["x-goog-hash"]);
+    const expected = this.#expected(response, key);
     if (expected === undefined) return undefined;
-    return async (bytes) => verifyChecksum("crc32c", bytes, expected, `gs://${this.options.bucket}/${this.#fullKey(key)}`);
+    return async (bytes) => verifyChecksum("crc32c", bytes, expected.value, expected.what);
+  }
+
+  /** The whole object's CRC32C from a response's `x-goog-hash`, for core's check of get / getStream / readTo. */
+  #expected(response: MediaResponse, key: string): ExpectedChecksum | undefined {
+    if (!this.options.verifyChecksums) return undefined;
+    const value = crc32cFromHashHeader(response.headers["x-goog-hash"]);
+    if (value === undefined) return undefined;
+    return { algorithm: "crc32c", value, what: `gs://${this.options.bucket}/${this.#fullKey(key)}` };
   }
 
   /**
@@ -436,7 +473,20 @@ export class GcsDriver implements StoreDriver {
       return { data: new Uint8Array(0), meta };
     }
     const { headers, status } = response;
-    const total = totalFromContentRange(header(headers, "content-range")) ?? (status === 200 ? Number(header(headers, "content-length") ?? Number.NaN) : undefined);
+    const contentRange = header(headers, "content-range");
+    let total: number | undefined;
+    try {
+      // A Content-Range that does not fit the request (another range, a total it contradicts) fails here, retryably.
+      total =
+        contentRange !== undefined
+          ? checkContentRange(contentRange, contentLengthOf(headers), { offset: 0, length, exact: false, what: `GET ${JSON.stringify(key)}` })
+          : status === 200
+            ? Number(header(headers, "content-length") ?? Number.NaN)
+            : undefined;
+    } catch (error) {
+      response.body.destroy();
+      throw error;
+    }
     if (total === undefined || !Number.isSafeInteger(total)) {
       response.body.destroy();
       throw new BackendError(`GET gs://${this.options.bucket}/${this.#fullKey(key)}: response has neither Content-Range nor Content-Length`, {
@@ -465,7 +515,9 @@ export class GcsDriver implements StoreDriver {
       if (want === total) await check?.(buffer);
       return buffer;
     })();
-    return { data, meta, ...(check && want < total ? { verifyWhole: check } : {}) };
+    // A larger object is checked by core as its bytes arrive, whichever way it is read (get, getStream, readTo).
+    const expected = want < total ? this.#expected(response, key) : undefined;
+    return { data, meta, ...(expected ? { checksum: expected } : {}) };
   }
 
   /**
@@ -483,9 +535,21 @@ export class GcsDriver implements StoreDriver {
           code: "E_OBJECT_CHANGED",
         });
       }
-      const total = totalFromContentRange(header(headers, "content-range"));
+      const contentRange = header(headers, "content-range");
+      const total = totalFromContentRange(contentRange);
       if (total !== undefined && offset + length > total) {
         throw new InvalidRangeError(`range [${offset}, ${offset + length}) passes the end of ${JSON.stringify(key)} (${total} bytes)`);
+      }
+      // The answer must be exactly the bytes asked for, of an object of the size the read began with: a shifted or
+      // cut range would otherwise land in the result as wrong bytes.
+      if (contentRange !== undefined) {
+        checkContentRange(contentRange, contentLengthOf(headers), {
+          offset,
+          length,
+          exact: true,
+          ...(opts.size !== undefined ? { size: opts.size } : {}),
+          what: `GET ${JSON.stringify(key)}`,
+        });
       }
       // 200 to a ranged GET: the server sent the whole object from byte 0.
       const ignoredRange = status === 200;
@@ -581,8 +645,11 @@ export class GcsDriver implements StoreDriver {
     const update = this.options.verifyChecksums ? crc32c : undefined;
     let crc = 0;
     let size = 0;
+    // Set below; the upload's stall timer, touched whenever the stream takes more bytes (it only does as they leave).
+    let touch = () => {};
     async function* counted(): AsyncIterable<Uint8Array> {
       for await (const chunk of chunks) {
+        touch();
         if (update) crc = update(chunk, crc);
         size += chunk.length;
         // Node streams treat a Uint8Array chunk as binary; a Buffer view avoids a copy.
@@ -602,12 +669,22 @@ export class GcsDriver implements StoreDriver {
     });
     let sessionUri: string | undefined;
     stream.on("uri", (uri: string) => (sessionUri = uri));
+    // An upload that sends nothing for requestTimeoutMs (a server that stopped reading) is stopped like an abort.
+    const operation = mode.resumable ? "resumable upload" : "upload";
+    const stall = new StallTimer(this.options.requestTimeoutMs, () =>
+      stream.destroy(new TimeoutError(`${operation} ${this.#where(key)}: no progress for ${this.options.requestTimeoutMs} ms`)),
+    );
+    touch = () => stall.touch();
+    stream.on("progress", touch);
     try {
       await pipeline(Readable.from(counted(), { objectMode: false }), stream, ...(opts.signal ? [{ signal: opts.signal }] : []));
     } catch (error) {
       if (sessionUri !== undefined) await this.#cancelSession(loaded, sessionUri);
       if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
-      throw mapGcsError(error, this.#context(mode.resumable ? "resumable upload" : "upload", key, opts.signal));
+      if (TimeoutError.isInstance(error)) throw error;
+      throw mapGcsError(error, this.#context(operation, key, opts.signal));
+    } finally {
+      stall.stop();
     }
     const metadata = file.metadata as { size?: string; generation?: string; updated?: string; crc32c?: string };
     if (update && metadata.crc32c !== undefined && metadata.crc32c !== crcToBase64(crc)) {
@@ -681,8 +758,9 @@ export class GcsDriver implements StoreDriver {
     } while (pageToken !== undefined);
   }
 
-  async delete(key: string): Promise<void> {
-    await this.#call("objects.delete", key, undefined, ({ bucket }) => bucket.file(this.#fullKey(key)).delete({ ignoreNotFound: true }));
+  /** `deletePrefix` passes its signal: an abort rejects at once (a delete already sent is left to finish). */
+  async delete(key: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#call("objects.delete", key, opts.signal, ({ bucket }) => bucket.file(this.#fullKey(key)).delete({ ignoreNotFound: true }));
   }
 
   async close(): Promise<void> {

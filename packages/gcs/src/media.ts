@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { abortErrorFrom } from "@range/core";
+import { abortErrorFrom, createReadAgent } from "@range/core";
 
 /** The parts of a media response the driver reads. */
 export interface MediaResponse {
@@ -12,10 +12,13 @@ export interface MediaResponse {
 /** A non-2xx media response as an error `mapGcsError` understands (`code` = status, `message` from the body). */
 export class MediaHttpError extends Error {
   readonly code: number;
-  constructor(status: number, message: string) {
+  /** The response's headers, where `mapGcsError` finds `Retry-After` (a 429 / 503's backoff floor). */
+  readonly response: { headers: IncomingHttpHeaders };
+  constructor(status: number, message: string, headers: IncomingHttpHeaders = {}) {
     super(message);
     this.name = "MediaHttpError";
     this.code = status;
+    this.response = { headers };
   }
 }
 
@@ -38,7 +41,9 @@ export class MediaClient {
   constructor(apiEndpoint: string, maxSockets: number, headers: (url: string) => Promise<Record<string, string>>) {
     this.#base = new URL(apiEndpoint);
     const options = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: "lifo" as const };
-    this.#agent = this.#base.protocol === "https:" ? new HttpsAgent(options) : new HttpAgent(options);
+    // Plain HTTP (an emulator, a local gateway): sockets read into one reused buffer (core's createReadAgent), which
+    // cuts the client CPU of large bodies; TLS sockets cannot do that.
+    this.#agent = this.#base.protocol === "https:" ? new HttpsAgent(options) : createReadAgent(options);
     this.#headers = headers;
   }
 
@@ -73,7 +78,7 @@ export class MediaClient {
             return;
           }
           void errorBody(response).then(
-            (text) => reject(new MediaHttpError(status, text || response.statusMessage || `HTTP ${status}`)),
+            (text) => reject(new MediaHttpError(status, text || response.statusMessage || `HTTP ${status}`, response.headers)),
             reject,
           );
         },

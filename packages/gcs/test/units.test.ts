@@ -85,6 +85,9 @@ describe("error mapping", () => {
       [Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }), "BackendError", "E_NETWORK", true],
       [Object.assign(new Error("socket hang up"), {}), "BackendError", "E_NETWORK", true],
       [{ code: 400, message: "bad request" }, "BackendError", "E_GCS", false],
+      // A resumable upload's chunk failure carries the status only in its message.
+      [new Error("Retry limit exceeded - status: 500"), "BackendError", "E_SERVER", true],
+      [new Error("Retry limit exceeded - status: 403"), "BackendError", "E_AUTH", false],
     ];
     for (const [error, name, code, retryable] of cases) {
       const mapped = mapGcsError(error, ctx) as BackendError;

@@ -15,18 +15,22 @@ import {
   BackendError,
   EndpointPool,
   PartReader,
+  RequestEvents,
   abortErrorFrom,
   backoffDelay,
   checkContentRange,
   checksumBase64,
   createChecksum,
   createObjectStore,
+  createReadAgent,
   readBodyInto,
   resolveEngineOptions,
   sleep,
   verifyChecksum,
   type DriverCopyOptions,
+  type DriverDeleteOptions,
   type DriverHead,
+  type ExpectedChecksum,
   type DriverListOptions,
   type DriverReadOptions,
   type DriverWriteOptions,
@@ -172,7 +176,8 @@ export interface ResolvedS3Options {
   checksum: S3ChecksumAlgorithm | false;
   /**
    * A request whose socket carries no byte either way for this long fails (retryably): the engine's `rangeTimeoutMs`
-   * (30 s by default), so a stalled upload, listing or delete cannot hang forever either. Infinity = none.
+   * (30 s by default) plus a second, so a stalled upload, listing or delete cannot hang forever either, while a
+   * stalled range is still judged by the engine's stall timer first (equal limits raced). Infinity = none.
    */
   socketTimeoutMs: number;
 }
@@ -225,7 +230,7 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     connectionTimeoutMs: checkInteger("connectionTimeoutMs", options.connectionTimeoutMs ?? 5_000, 1, 600_000),
     maxAttempts: checkInteger("maxAttempts", options.maxAttempts ?? 3, 1, 20),
     checksum: resolveChecksumOption(options.checksum),
-    socketTimeoutMs: engine.rangeTimeoutMs,
+    socketTimeoutMs: engine.rangeTimeoutMs + 1_000,
   };
 }
 
@@ -270,6 +275,8 @@ export class S3Driver implements StoreDriver {
   readonly #pool: EndpointPool;
   /** Several endpoints: a request that fails on one is retried on another, here rather than inside the SDK. */
   readonly #failover: boolean;
+  /** Every request, as the endpoint pool's leases report them: which endpoint served it, bytes, duration, outcome. */
+  readonly requestEvents = new RequestEvents();
   #loaded: Promise<Loaded> | undefined;
   #httpAgent: HttpAgent | undefined;
   #httpsAgent: HttpsAgent | undefined;
@@ -281,6 +288,7 @@ export class S3Driver implements StoreDriver {
     const { endpoints, endpointStrategy } = this.options;
     this.#pool = new EndpointPool(endpoints.length > 0 ? endpoints : ["(aws default)"], {
       strategy: endpointStrategy,
+      requestEvents: this.requestEvents,
       ...(options.endpointRecovery ? { recovery: options.endpointRecovery } : {}),
     });
     this.#failover = endpoints.length > 1;
@@ -330,7 +338,9 @@ export class S3Driver implements StoreDriver {
       const o = this.options;
       // One agent pair for all endpoints: maxSockets is per host, so each endpoint gets its own sockets anyway.
       const agentOptions = { keepAlive: true, maxSockets: o.maxSockets, maxFreeSockets: o.maxSockets };
-      this.#httpAgent = new HttpAgent(agentOptions);
+      // Plain-HTTP bodies are read through one reused buffer instead of a new Buffer per socket read (core's
+      // createReadAgent): a third of the client CPU of a large get on loopback.
+      this.#httpAgent = createReadAgent(agentOptions);
       this.#httpsAgent = new HttpsAgent(agentOptions);
       const endpoints: (string | undefined)[] = o.endpoints.length > 0 ? o.endpoints : [undefined];
       const clients = endpoints.map((endpoint) => new sdk.S3Client({
@@ -367,7 +377,7 @@ export class S3Driver implements StoreDriver {
   async #send<T>(
     operation: string,
     build: (sdk: Sdk) => object,
-    ctx: { key?: string; signal?: AbortSignal | undefined; bytesOut?: number },
+    ctx: RequestContext,
   ): Promise<T> {
     const { out, lease } = await this.#request<T>(operation, build, ctx);
     lease.release("ok");
@@ -383,13 +393,13 @@ export class S3Driver implements StoreDriver {
   async #request<T>(
     operation: string,
     build: (sdk: Sdk) => object,
-    ctx: { key?: string; signal?: AbortSignal | undefined; bytesOut?: number },
+    ctx: RequestContext,
   ): Promise<{ out: T; lease: EndpointLease }> {
     const { sdk, clients } = await this.#load();
     const tried = new Set<number>();
     for (let attempt = 1; ; attempt++) {
       if (ctx.signal?.aborted) throw abortErrorFrom(ctx.signal);
-      const lease = this.#pool.acquire(tried);
+      const lease = this.#pool.acquire(tried, operation, ctx.key ?? ctx.prefix ?? "");
       tried.add(lease.index);
       try {
         const out = (await clients[lease.index]!.send(build(sdk) as never, ctx.signal ? { abortSignal: ctx.signal } : {})) as T;
@@ -442,7 +452,7 @@ export class S3Driver implements StoreDriver {
    * an object below the split threshold costs one request and a large one no HeadObject. Resolves as soon as the
    * response headers arrive, with the body still streaming into `data`. With `checksum` on, a HeadObject for the
    * stored checksum runs alongside (a ranged GET carries none): a head that is the whole object is checked here,
-   * a larger object by core through `verifyWhole` once it is assembled.
+   * a larger object by core through `DriverHead.checksum` (get, getStream and readTo alike).
    */
   async readHead(key: string, length: number, opts: { signal?: AbortSignal }): Promise<DriverHead> {
     // engine: false asks for "everything": a plain GET then.
@@ -510,7 +520,8 @@ export class S3Driver implements StoreDriver {
       if (want === meta.size && check) await check(buffer, meta.etag);
       return buffer;
     })();
-    return { data, meta, ...(check && want < meta.size ? { verifyWhole: (bytes: Uint8Array) => check(bytes, meta.etag) } : {}) };
+    // A larger object is checked by core, as its bytes arrive, against the digest of the version this GET read.
+    return { data, meta, ...(check && want < meta.size ? { checksum: check.expected(meta.etag) } : {}) };
   }
 
   /** HeadObject with `ChecksumMode: ENABLED`: the version it saw and the whole-object checksum stored with it. */
@@ -536,16 +547,26 @@ export class S3Driver implements StoreDriver {
    * ETag (412 → IntegrityError `E_OBJECT_CHANGED`). Objects with no checksum we can recompute (none stored, or a
    * multipart composite "…-N") pass unchecked.
    */
-  #wholeObjectCheck(key: string, pinned: string | undefined, signal: AbortSignal | undefined): ((bytes: Uint8Array, etag: string | undefined) => Promise<void>) | undefined {
+  #wholeObjectCheck(
+    key: string,
+    pinned: string | undefined,
+    signal: AbortSignal | undefined,
+  ): ((bytes: Uint8Array, etag: string | undefined) => Promise<void>) & { expected: (etag: string | undefined) => Promise<ExpectedChecksum | undefined> } | undefined {
     if (!this.options.checksum) return undefined;
     const early = this.#storedChecksum(key, pinned, signal);
     // Awaited by the check, which asks again when it failed; a read that fails first never looks at it.
     early.catch(() => {});
-    return async (bytes, etag) => {
+    const what = `s3://${this.options.bucket}/${this.#fullKey(key)}`;
+    const expected = async (etag: string | undefined): Promise<ExpectedChecksum | undefined> => {
       let stored = await early.catch(() => undefined);
       if (stored === undefined || (etag !== undefined && stored.etag !== etag)) stored = await this.#storedChecksum(key, etag, undefined);
-      if (stored.checksum) verifyChecksum(stored.checksum.algorithm, bytes, stored.checksum.value, `s3://${this.options.bucket}/${this.#fullKey(key)}`);
+      return stored.checksum ? { ...stored.checksum, what } : undefined;
     };
+    const check = async (bytes: Uint8Array, etag: string | undefined) => {
+      const sum = await expected(etag);
+      if (sum) verifyChecksum(sum.algorithm, bytes, sum.value, sum.what);
+    };
+    return Object.assign(check, { expected });
   }
 
   async #readBodyInto(body: Readable, out: Uint8Array, key: string, opts: { signal?: AbortSignal | undefined; progress?: () => void; allowMore?: boolean }): Promise<number> {
@@ -843,7 +864,7 @@ export class S3Driver implements StoreDriver {
             ...(opts.recursive ? {} : { Delimiter: "/" }),
             ...(token !== undefined ? { ContinuationToken: token } : {}),
           }),
-        { signal: opts.signal },
+        { signal: opts.signal, prefix },
       );
       const entries: ObjectMeta[] = [];
       for (const object of page.Contents ?? []) {
@@ -874,13 +895,17 @@ export class S3Driver implements StoreDriver {
     );
   }
 
-  async delete(key: string): Promise<void> {
-    await this.#send("DeleteObject", (sdk) => new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#fullKey(key) }), { key });
+  async delete(key: string, opts: DriverDeleteOptions = {}): Promise<void> {
+    await this.#send("DeleteObject", (sdk) => new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#fullKey(key) }), {
+      key,
+      signal: opts.signal,
+    });
   }
 
-  /** DeleteObjects, 1000 keys per request (S3's limit). */
-  async deleteMany(keys: string[]): Promise<void> {
+  /** DeleteObjects, 1000 keys per request (S3's limit); an abort is checked before each and aborts the one in flight. */
+  async deleteMany(keys: string[], opts: DriverDeleteOptions = {}): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
+      if (opts.signal?.aborted) throw abortErrorFrom(opts.signal);
       const batch = keys.slice(i, i + 1000);
       const out = await this.#send<{ Errors?: { Key?: string; Code?: string; Message?: string }[] }>(
         "DeleteObjects",
@@ -889,7 +914,7 @@ export class S3Driver implements StoreDriver {
             Bucket: this.options.bucket,
             Delete: { Objects: batch.map((key) => ({ Key: this.#fullKey(key) })), Quiet: true },
           }),
-        {},
+        { signal: opts.signal },
       );
       const errors = (out.Errors ?? []).filter((e) => e.Code !== "NoSuchKey");
       if (errors.length > 0) {
@@ -911,6 +936,14 @@ export class S3Driver implements StoreDriver {
     this.#httpAgent?.destroy();
     this.#httpsAgent?.destroy();
   }
+}
+
+/** What one request is about: the key (in messages and events), a listing's prefix (events only), its signal, bytes sent. */
+interface RequestContext {
+  key?: string;
+  prefix?: string;
+  signal?: AbortSignal | undefined;
+  bytesOut?: number;
 }
 
 /** An {@link ObjectStore} on S3 (one or several endpoints), with the numbers of each endpoint. */

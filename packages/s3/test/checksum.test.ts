@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 import { runObjectStoreConformance } from "@range/conformance";
-import { checksumBase64, openStore, type GetOptions, type ObjectStore, type RangeEngineOptions, type RangeStats } from "@range/core";
+import { checksumBase64, downloadFile, openStore, type GetOptions, type ObjectStore, type RangeEngineOptions, type RangeStats } from "@range/core";
 import { startFaultProxy, type FaultProxy, type FaultRule } from "@range/test-servers";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CHECKSUM_ENV, createS3Store, mapS3Error, resolveS3Options, wholeObjectChecksum, type S3ChecksumAlgorithm, type S3StoreOptions } from "../src/index.js";
@@ -299,6 +302,35 @@ describe("get: bytes damaged on the way down", () => {
     expect(proxy.count({ fault: "corrupt" })).toBe(1);
     expect(result.error).toMatchObject({ name: "IntegrityError", code: "E_CHECKSUM", retryable: true });
     expect(result.error!.message).toContain(`CRC32C of the ${LARGE.length} bytes read`);
+  });
+
+  it("large object, getStream and downloadFile: hashed in order as the bytes arrive; one damaged range → E_CHECKSUM, no file", async () => {
+    const s = proxied({ checksum: "crc32c" });
+    const streamed: Uint8Array[] = [];
+    for await (const chunk of s.getStream("ck/down-large.bin")) streamed.push(chunk);
+    expect(equalBytes(Buffer.concat(streamed), LARGE)).toBe(true);
+
+    proxy.setRules([{ ...keyRule("ck/down-large.bin", "GET"), nth: 4, fault: { kind: "corrupt", at: 999 } }]);
+    let received = 0;
+    const streamError = await outcome((async () => { for await (const chunk of s.getStream("ck/down-large.bin")) received += chunk.length; })());
+    expect(proxy.count({ fault: "corrupt" })).toBe(1);
+    expect(streamError.error).toMatchObject({ name: "IntegrityError", code: "E_CHECKSUM" });
+    expect(received).toBe(LARGE.length);
+
+    const dir = await mkdtemp(join(tmpdir(), "range-s3-ck-"));
+    try {
+      proxy.resetStats();
+      proxy.setRules([{ ...keyRule("ck/down-large.bin", "GET"), nth: 6, fault: { kind: "corrupt", at: 5 } }]);
+      const fileError = await outcome(downloadFile(s, "ck/down-large.bin", join(dir, "large.bin")));
+      expect(proxy.count({ fault: "corrupt" })).toBe(1);
+      expect(fileError.error).toMatchObject({ name: "IntegrityError", code: "E_CHECKSUM" });
+      expect(await readdir(dir)).toEqual([]);
+      proxy.setRules([]);
+      await downloadFile(s, "ck/down-large.bin", join(dir, "large.bin"));
+      expect(equalBytes(new Uint8Array(await readFile(join(dir, "large.bin"))), LARGE)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("a stored checksum that does not match the bytes (HeadObject rewritten): small and large gets fail", async () => {

@@ -177,7 +177,9 @@ describe("multi-endpoint S3 on a 3-gateway SeaweedFS cluster", () => {
     const engine = { minSplitSize: 1 * MiB, chunkSize: 1 * MiB, maxConcurrentRanges: 2 };
     const data = bytes(4 * MiB + 5, 700);
     await open("cut/").put("big.bin", data);
-    const cut = await cuttingProxy(cluster.endpoints[0]!, 256 * KiB);
+    // Cut early in the body: the failure must be known before the two other gateways finish a 1 MiB range each, or
+    // the round robin sends the cut endpoint one more request (a legitimate race the test does not mean to exercise).
+    const cut = await cuttingProxy(cluster.endpoints[0]!, 16 * KiB);
     const recovery = { baseDelayMs: 120_000 };
     // Round-robin starts at the first endpoint: the get's first request (the head range) is cut there.
     const headCut = open("cut/", { engine, endpoints: [cut, cluster.endpoints[1]!, cluster.endpoints[2]!], endpointRecovery: recovery });
@@ -190,7 +192,10 @@ describe("multi-endpoint S3 on a 3-gateway SeaweedFS cluster", () => {
       [rangeCut, 1],
     ] as const) {
       const stats = store.endpointStats();
-      expect(stats[index]).toMatchObject({ state: "down", requests: 1, errors: 1, timesDown: 1 });
+      expect(stats[index]).toMatchObject({ state: "down", errors: 1, timesDown: 1 });
+      // Usually 1; under load the round robin can hand the cut endpoint one more range before the cut is noticed.
+      expect(stats[index]!.requests).toBeGreaterThanOrEqual(1);
+      expect(stats[index]!.requests).toBeLessThanOrEqual(2);
       expect(stats[index]!.lastError).toMatch(/GetObject/);
       expect(stats.filter((_, i) => i !== index).every((s) => s.state === "up" && s.errors === 0)).toBe(true);
     }

@@ -123,6 +123,16 @@ describe("fault proxy", () => {
     expect(out.error?.code).toMatch(/ECONNRESET|EPIPE/);
   });
 
+  it("reset during the headers: the origin answered the whole request, the client gets no answer", async () => {
+    proxy.setRules([{ method: "PUT", fault: { kind: "reset", during: "headers" } }]);
+    const before = originRequests;
+    const out = await send("/put", { method: "PUT", body: Buffer.alloc(100_000, 1) });
+    expect(out.status).toBeUndefined();
+    expect(out.error?.code).toMatch(/ECONNRESET|EPIPE/);
+    expect(originRequests).toBe(before + 1);
+    expect(proxy.stats().byKind.reset).toBe(1);
+  });
+
   it("stall: headers and N bytes, then silence until the client gives up", async () => {
     proxy.setRules([{ fault: { kind: "stall", afterBytes: 5000 } }]);
     const started = performance.now();

@@ -256,7 +256,7 @@ class FaultProxyServer implements FaultProxy {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    const facts: RequestFacts = { method: req.method ?? "GET", path: req.url ?? "/", range: headerValue(req.rawHeaders, "range") };
+    const facts: RequestFacts = { method: req.method ?? "GET", path: req.url ?? "/", range: headerValue(req.rawHeaders, "range") ?? headerValue(req.rawHeaders, "x-ms-range") };
     const record: ProxiedRequest = { ...facts };
     this.#log.push(record);
     const armed = this.#rules.find((rule) => rule.select(facts, this.#random));
@@ -363,6 +363,13 @@ class FaultProxyServer implements FaultProxy {
     upstream.once("response", (up) => {
       if (finished) {
         up.destroy();
+        return;
+      }
+      if (fault?.kind === "reset" && fault.during === "headers") {
+        applied();
+        finished = true;
+        up.destroy();
+        if (res.socket && !res.socket.destroyed) res.socket.resetAndDestroy();
         return;
       }
       let headers = up.rawHeaders;

@@ -3,9 +3,10 @@ export type Fault =
   /**
    * Resets the TCP connection (RST). `during: "response"` (default): after the response headers and `afterBytes`
    * bytes of its body (default 0). `during: "request"`: after `afterBytes` bytes of the request body arrived, before
-   * any response.
+   * any response. `during: "headers"`: the request reaches the server whole, then the connection is reset before any
+   * byte of its answer (an answer lost after the server acted, e.g. a commit).
    */
-  | { kind: "reset"; during?: "request" | "response"; afterBytes?: number }
+  | { kind: "reset"; during?: "request" | "headers" | "response"; afterBytes?: number }
   /**
    * Stops sending and reading, leaving the connection open, until the client gives up or the proxy closes.
    * `during: "response"` (default): after the headers and `afterBytes` body bytes (default 0).
@@ -65,7 +66,10 @@ export interface FaultRule {
   method?: string | readonly string[];
   /** Tested against the request target: path and query as the client sent them (percent-encoded), e.g. `/bucket/key?x-id=GetObject`. */
   path?: RegExp;
-  /** `true`: only requests with a `Range` header; `false`: only without one; a RegExp: tested against the header. */
+  /**
+   * `true`: only requests with a `Range` header (or Azure's `x-ms-range`); `false`: only without one; a RegExp: tested
+   * against the header.
+   */
   range?: boolean | RegExp;
   /** Fire only on these occurrences (1-based) among the requests that meet the conditions above. */
   nth?: number | readonly number[];
