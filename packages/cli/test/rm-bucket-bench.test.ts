@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { fileUri, finish, range, start, useTempDir, writeTree } from "./helpers.js";
@@ -54,6 +54,45 @@ describe("range rm", () => {
     expect(existsSync(join(root, "d/sub/c.bin"))).toBe(false);
     expect(existsSync(join(root, "keep.txt"))).toBe(true);
   });
+
+  it("-r is interrupted by Ctrl-C mid-way: exit 130 soon after, the objects not yet deleted stay, whole", async () => {
+    const dir = join(root, "many");
+    const dirs = 16;
+    const perDir = 1000;
+    for (let d = 0; d < dirs; d++) {
+      const sub = join(dir, String(d).padStart(2, "0"));
+      await mkdir(sub, { recursive: true });
+      await Promise.all(Array.from({ length: perDir }, (_, i) => writeFile(join(sub, `f${i}`), `${d}/${i}`)));
+    }
+    const child = start(["rm", "-r", "--yes", `${dir}/`]);
+    const done = finish(child);
+    // Interrupt once the deletion has started: the first directory (first batch) is being emptied.
+    const first = join(dir, "00");
+    for (let i = 0; i < 2000; i++) {
+      if (!existsSync(first) || (await readdir(first)).length < perDir) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const interruptedAt = performance.now();
+    child.kill("SIGINT");
+    const r = await done;
+    const exitMs = performance.now() - interruptedAt;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toBe("range: interrupted\n");
+    expect(exitMs).toBeLessThan(3000);
+    let left = 0;
+    for (let d = 0; d < dirs; d++) {
+      const sub = join(dir, String(d).padStart(2, "0"));
+      if (!existsSync(sub)) continue;
+      for (const name of await readdir(sub)) {
+        left++;
+        // No half-done object: every file left is whole (and no temporary file was left behind).
+        expect(await readFile(join(sub, name), "utf8")).toBe(`${d}/${name.slice(1)}`);
+      }
+    }
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(dirs * perDir);
+    expect(existsSync(join(root, "keep.txt"))).toBe(true);
+  }, 120_000);
 
   it("-r with --include / --exclude deletes only the selected keys", async () => {
     const r = await range(["rm", "-r", "-y", "--include", "*.tmp", "--exclude", "sub/**", `${root}/d/`]);

@@ -229,6 +229,22 @@ describe("createLoader", () => {
     await expect(drain(createLoader(store, ["data/missing.bin"]))).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it("an onSkip that throws ends the loader with its error and leaves nothing running", async () => {
+    const { store, backing, counters } = slowStore(() => 5);
+    const keys = await fill(backing, 40);
+    const error = await drain(
+      createLoader(store, [...keys.slice(0, 3), "data/missing.bin", ...keys.slice(3)], {
+        concurrency: 8,
+        errors: "skip",
+        onSkip: () => {
+          throw new Error("stop here");
+        },
+      }),
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toBe("stop here");
+    expect(counters.active).toBe(0);
+  });
+
   it("shuffle is reproducible for a seed, differs per epoch, and keeps every key once", async () => {
     const store = createMemoryStore();
     const keys = await fill(store, 50);
@@ -259,7 +275,7 @@ describe("createLoader", () => {
     expect(shard([0, 1, 2, 3, 4, 5, 6], 1, 3)).toEqual([1, 4]);
   });
 
-  it("over a prefix, sizes come from the listing: no stat and no probing request per object", async () => {
+  it("over a prefix, sizes come from the listing: no stat, large objects split without a probe, small ones one request", async () => {
     const { store, backing, counters } = slowStore(() => 0);
     const size = 9 * 1024 * 1024; // above minSplitSize: 9 ranges of 1 MiB
     for (let i = 0; i < 3; i++) await backing.put(`big/${i}`, new Uint8Array(size).fill(i + 1));
@@ -267,11 +283,15 @@ describe("createLoader", () => {
     const big = await drain(createLoader(store, "big/", { batchSize: 3 }));
     expect(big.flat().map((i) => (i.data as Uint8Array)[size - 1])).toEqual([1, 2, 3]);
     expect(counters).toMatchObject({ stat: 0, head: 0, read: 27 });
+    // A small object is one request either way; the first range tells its size (no metadata round trip).
     await drain(createLoader(store, "small/"));
-    expect(counters).toMatchObject({ stat: 0, head: 0, read: 27 + 5 });
-    // An explicit key list has no sizes: each small object is still ONE request (the first range tells its size).
+    expect(counters).toMatchObject({ stat: 0, head: 5, read: 27 });
+    // An explicit key list has no sizes: still ONE request per small object.
     await drain(createLoader(store, ["small/0", "small/1"]));
-    expect(counters).toMatchObject({ stat: 0, head: 2, read: 32 });
+    expect(counters).toMatchObject({ stat: 0, head: 7, read: 27 });
+    // With an explicit engine setting, its split threshold decides which listed sizes are used.
+    await drain(createLoader(store, "small/", { engine: { minSplitSize: 999 } }));
+    expect(counters).toMatchObject({ stat: 0, head: 7, read: 27 + 5 });
   });
 
   it("rejects bad configuration before any I/O", () => {

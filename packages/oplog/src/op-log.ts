@@ -2,7 +2,7 @@ import { closeSync, constants as fsConstants, openSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import * as zlib from "node:zlib";
 import { BackendError, RangeConfigError } from "@range/core";
-import { METHODS, OP_NAMES } from "./ops.js";
+import { METHODS, OP_NAMES, REQUEST_OP } from "./ops.js";
 import { FIELDS, writerThreadSource, type BatchMessage, type FromWriter, type ToWriter } from "./writer-thread.js";
 
 export type OpLogFormat = "tsv" | "jsonl";
@@ -83,6 +83,8 @@ interface Batch {
   endpoint: string;
   endpoints: Map<number, string>;
   destinations: Map<number, string>;
+  /** Request lines: the backend's request name. */
+  names: Map<number, string>;
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
@@ -199,11 +201,16 @@ export class OpLog {
       writtenCounter: this.#writtenCounter,
       ring: this.#ring,
       clientId: options.clientId ?? "",
-      opNames: OP_NAMES,
-      methods: METHODS,
+      opNames: withRequest(OP_NAMES, "REQUEST"),
+      methods: withRequest(METHODS, "request"),
     });
     // A process that ends without close() still gets its last entries and a complete file.
     process.on("beforeExit", this.#onBeforeExit);
+  }
+
+  /** True with `onOverflow: "block"`: then an operation may have to wait for room before it returns. */
+  get blocking(): boolean {
+    return this.#block;
   }
 
   /** Takes a free `thread` number for an operation that starts now; {@link add} gives it back. */
@@ -228,6 +235,7 @@ export class OpLog {
     error: string,
     endpoint: string,
     destination = "",
+    name = "",
   ): Promise<void> | undefined {
     this.#freeThreads.push(thread);
     if (this.#closing || this.#failure) {
@@ -239,9 +247,9 @@ export class OpLog {
         this.#dropped++;
         return undefined;
       }
-      return this.#appendWhenRoom(op, key, bytes, objects, offset, start, duration, firstByte, thread, error, endpoint, destination);
+      return this.#appendWhenRoom(op, key, bytes, objects, offset, start, duration, firstByte, thread, error, endpoint, destination, name);
     }
-    this.#append(op, key, bytes, objects, offset, start, duration, firstByte, thread, error, endpoint, destination);
+    this.#append(op, key, bytes, objects, offset, start, duration, firstByte, thread, error, endpoint, destination, name);
     return undefined;
   }
 
@@ -267,6 +275,7 @@ export class OpLog {
     error: string,
     endpoint: string,
     destination: string,
+    name: string,
   ): void {
     const batch = this.#batch;
     const at = ((batch.first + batch.count) % this.#maxBuffered) * FIELDS;
@@ -285,6 +294,7 @@ export class OpLog {
     if (i === 0) batch.endpoint = endpoint;
     else if (endpoint !== batch.endpoint) batch.endpoints.set(i, endpoint);
     if (destination !== "") batch.destinations.set(i, destination);
+    if (name !== "") batch.names.set(i, name);
     this.#recorded++;
     this.#appended++;
     if (++batch.count === this.#batchSize) this.#post(false);
@@ -340,6 +350,7 @@ export class OpLog {
       endpoint: "",
       endpoints: new Map(),
       destinations: new Map(),
+      names: new Map(),
     };
   }
 
@@ -362,8 +373,8 @@ export class OpLog {
     this.#atWriter += batch.count;
     this.#posted = (this.#posted + batch.count) | 0;
     this.#retain();
-    const { first, count, keys, errors, endpoint, endpoints, destinations } = batch;
-    const message: BatchMessage = { type: "batch", first, count, keys, errors, endpoint, endpoints, destinations, sync };
+    const { first, count, keys, errors, endpoint, endpoints, destinations, names } = batch;
+    const message: BatchMessage = { type: "batch", first, count, keys, errors, endpoint, endpoints, destinations, names, sync };
     this.#worker.postMessage(message);
   }
 
@@ -435,6 +446,12 @@ export class OpLog {
   #throwIfFailed(): void {
     if (this.#failure) throw this.#failure;
   }
+}
+
+function withRequest(names: readonly string[], request: string): string[] {
+  const all = [...names];
+  all[REQUEST_OP] = request;
+  return all;
 }
 
 /** Opens an op-log file (see {@link OpLogOptions}); bad options or an unwritable path throw `RangeConfigError` now. */

@@ -40,6 +40,12 @@ export const OpCode = Object.freeze({
   copy: 10,
 } satisfies Record<OpMethod, number>);
 
+/**
+ * The op code of a request line (`withOpLog(store, { requests: true })`): its `op` column is the backend's request
+ * name (`GetObject`, ...), carried per entry; `REQUEST` / `request` are the fallbacks.
+ */
+export const REQUEST_OP = METHODS.length;
+
 /** The method a file's `op` name (and offset) stands for; undefined for operations replay cannot issue. */
 export function methodOf(op: string, hasOffset: boolean): OpMethod | undefined {
   switch (op.toUpperCase()) {

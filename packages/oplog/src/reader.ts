@@ -12,7 +12,7 @@ export interface OpRecord {
   thread: number;
   /** The file's `op` name: GET, PUT, STAT, LIST, DELETE, DELETE_PREFIX, EXISTS (or whatever another tool wrote). */
   op: string;
-  /** The ObjectStore call replay issues for it; undefined for an op it does not know. */
+  /** The ObjectStore call replay issues for it; undefined for an op it does not know, and for request lines. */
   method: OpMethod | undefined;
   clientId: string;
   objects: number;
@@ -209,7 +209,9 @@ function fromJson(value: Record<string, unknown>): OpRecord {
   const offset = value.offset === undefined || value.offset === null ? undefined : num(value.offset, 0);
   const durationNs = num(value.duration_ns, 0);
   const end = value.end === undefined ? start + durationNs / 1e6 : parseTimestamp(text(value.end));
-  const method = METHODS.includes(value.method as OpMethod) ? (value.method as OpMethod) : methodOf(op, offset !== undefined);
+  // A request line (`requests: true`) is no operation to replay, whatever its request is called.
+  const method =
+    value.method === "request" ? undefined : METHODS.includes(value.method as OpMethod) ? (value.method as OpMethod) : methodOf(op, offset !== undefined);
   const record: OpRecord = {
     idx: num(value.idx, 0),
     thread: num(value.thread, 0),

@@ -1,4 +1,6 @@
+import { RangeConfigError } from "@range/core";
 import type {
+  DeletePrefixOptions,
   GetOptions,
   GetRangeOptions,
   ListOptions,
@@ -7,19 +9,29 @@ import type {
   ObjectStore,
   PutOptions,
   ReadToResult,
+  RequestEvent,
+  RequestListener,
 } from "@range/core";
 import { createOpLog, type OpLog, type OpLogOptions, type OpLogStats } from "./op-log.js";
-import { OpCode, errorCode } from "./ops.js";
+import { OpCode, REQUEST_OP, errorCode } from "./ops.js";
 
 export type WithOpLogOptions = (OpLogOptions & { path: string; log?: undefined }) | { log: OpLog; path?: undefined };
 
 export interface OpLogStoreOptions {
   /**
-   * The `endpoint` column: a fixed string, or a function asked after each operation (a store spread over several
-   * endpoints can say which one served it). Default: the store's own `endpoint` property when it has a string one,
-   * or the single endpoint its `endpointStats()` lists (an S3 store's), else empty.
+   * The `endpoint` column: a fixed string, or a function asked after each operation. Default: for a store that
+   * reports its requests (`onRequest`, e.g. `@range/s3`, with one endpoint or several), the endpoints that served the
+   * operation's requests, comma-separated when there were several; otherwise (and for an operation no request was
+   * matched to) the store's own `endpoint` property when it has a string one, or the single endpoint its
+   * `endpointStats()` lists, else empty.
    */
   endpoint?: string | (() => string);
+  /**
+   * Also write one line per request the store sends (`op` = the backend's request name, e.g. `GetObject`,
+   * `UploadPart`; its endpoint, bytes, duration, error), for stores that report their requests (`onRequest`, e.g.
+   * `@range/s3`). Default false. Replay skips these lines (counted in `skipped`).
+   */
+  requests?: boolean;
 }
 
 /** An ObjectStore that records every operation into an op-log. */
@@ -57,51 +69,181 @@ function reportedEndpoint(store: ObjectStore): string {
   return "";
 }
 
+/**
+ * One operation in flight. Reused: a store keeps a pool of them, so an operation allocates no closure and no entry
+ * object, only the promise of its `then`; `ok*` / `fail` are bound once per call object.
+ */
+class OpCall {
+  op = 0;
+  key = "";
+  start = 0;
+  thread = 0;
+  /** Ranged reads: the offset; -1 otherwise. */
+  offset = -1;
+  /** The endpoints that served its requests, comma-separated in first-use order (stores that report requests). */
+  endpoints = "";
+  /** The entry's bytes if it fails (a put records the bytes it was given). */
+  failBytes = 0;
+  /** Whether it is in the store's table of operations in flight by key (stores that report requests). */
+  tracked = false;
+  readonly #store: OpLoggingStore;
+  /** For `get` / `getRange`: the entry's bytes are the result's length. */
+  readonly okBytes = (data: Uint8Array): Uint8Array | Promise<Uint8Array> => {
+    const wait = this.#store.finish(this, data.length, 1, "");
+    return wait ? wait.then(() => data) : data;
+  };
+  /** For `put` / `stat`: the entry's bytes are the object's size. */
+  readonly okMeta = (meta: ObjectMeta): ObjectMeta | Promise<ObjectMeta> => {
+    const wait = this.#store.finish(this, meta.size, 1, "");
+    return wait ? wait.then(() => meta) : meta;
+  };
+  readonly fail = (error: unknown): Promise<never> => {
+    const wait = this.#store.finish(this, this.failBytes, 1, errorCode(error));
+    return wait ? wait.then(() => Promise.reject(error)) : Promise.reject(error);
+  };
+  /** Side branches (see {@link OpLoggingStore.observe}): record, and leave the result to the caller's promise. */
+  readonly sawBytes = (data: Uint8Array): void => {
+    this.#store.finish(this, data.length, 1, "");
+  };
+  readonly sawMeta = (meta: ObjectMeta): void => {
+    this.#store.finish(this, meta.size, 1, "");
+  };
+  readonly sawError = (error: unknown): void => {
+    this.#store.finish(this, this.failBytes, 1, errorCode(error));
+  };
+
+  constructor(store: OpLoggingStore) {
+    this.#store = store;
+  }
+}
+
 class OpLoggingStore implements OpLoggedStore {
   readonly inner: ObjectStore;
   readonly opLog: OpLog;
   readonly #ownsLog: boolean;
+  /** The `endpoint` option, or the store's own endpoint: used when no request of the operation named one. */
   readonly #endpoint: () => string;
+  readonly #endpointOption: boolean;
+  readonly #calls: OpCall[] = [];
+  /** Operations in flight by key, when the store reports its requests: how a request finds its operation. */
+  readonly #byKey: Map<string, OpCall[]> | undefined;
+  readonly #requestLines: boolean;
+  readonly #block: boolean;
+  readonly #unsubscribe: (() => void) | undefined;
   readTo?: (key: string, sink: ObjectSink, opts?: Omit<GetOptions, "into">) => Promise<ReadToResult>;
   copy?: CopyMethod;
 
   constructor(inner: ObjectStore, options: WithOpLogOptions & OpLogStoreOptions) {
     this.inner = inner;
     this.#ownsLog = options.log === undefined;
+    if (options.requests !== undefined && typeof options.requests !== "boolean") {
+      throw new RangeConfigError(`requests must be a boolean, got ${String(options.requests)}`, { code: "E_INVALID_OPTION" });
+    }
     this.opLog = options.log ?? createOpLog(options.path!, options);
+    this.#block = this.opLog.blocking;
+    this.#endpointOption = options.endpoint !== undefined;
     const endpoint = options.endpoint ?? reportedEndpoint(inner);
     this.#endpoint = typeof endpoint === "function" ? endpoint : () => endpoint;
+    this.#requestLines = options.requests === true;
+    if (typeof inner.onRequest === "function") {
+      this.#byKey = new Map();
+      this.#unsubscribe = inner.onRequest((event) => this.#onRequest(event));
+    }
     const copy = (inner as { copy?: CopyMethod }).copy;
     if (typeof copy === "function") this.copy = this.#wrapCopy(copy.bind(inner));
     if (typeof inner.readTo === "function") {
       const readTo = inner.readTo.bind(inner);
       this.readTo = async (key, sink, opts) => {
-        const log = this.opLog;
-        const thread = log.acquireThread();
-        const start = now();
+        const call = this.#begin(OpCode.readTo, key);
         try {
           const result = await readTo(key, sink, opts);
-          await log.add(OpCode.readTo, key, result.meta.size, 1, -1, start, now() - start, -1, thread, "", this.#endpoint());
+          await this.finish(call, result.meta.size, 1, "");
           return result;
         } catch (error) {
-          await log.add(OpCode.readTo, key, 0, 1, -1, start, now() - start, -1, thread, errorCode(error), this.#endpoint());
+          await this.finish(call, 0, 1, errorCode(error));
           throw error;
         }
       };
     }
   }
 
+  /** Takes a call object for an operation that starts now. */
+  #begin(op: number, key: string, offset = -1): OpCall {
+    const call = this.#calls.pop() ?? new OpCall(this);
+    call.op = op;
+    call.key = key;
+    call.offset = offset;
+    call.failBytes = 0;
+    call.thread = this.opLog.acquireThread();
+    if (this.#byKey !== undefined) this.#track(call);
+    call.start = now();
+    return call;
+  }
+
+  /**
+   * Records the finished operation `call` and gives the call object back. Returns a promise only when the log makes
+   * the operation wait for room (`onOverflow: "block"`).
+   */
+  finish(call: OpCall, bytes: number, objects: number, error: string, firstByte = -1, destination = ""): Promise<void> | undefined {
+    const duration = now() - call.start;
+    let endpoint: string;
+    if (call.tracked) {
+      this.#untrack(call);
+      endpoint = this.#endpointOption || call.endpoints === "" ? this.#endpoint() : call.endpoints;
+    } else {
+      endpoint = this.#endpoint();
+    }
+    const wait = this.opLog.add(call.op, call.key, bytes, objects, call.offset, call.start, duration, firstByte, call.thread, error, endpoint, destination);
+    call.key = "";
+    this.#calls.push(call);
+    return wait;
+  }
+
+  #track(call: OpCall): void {
+    call.endpoints = "";
+    call.tracked = true;
+    const calls = this.#byKey!.get(call.key);
+    if (calls === undefined) this.#byKey!.set(call.key, [call]);
+    else calls.push(call);
+  }
+
+  #untrack(call: OpCall): void {
+    call.tracked = false;
+    const calls = this.#byKey!.get(call.key);
+    if (calls === undefined) return;
+    const at = calls.indexOf(call);
+    if (at >= 0) calls.splice(at, 1);
+    if (calls.length === 0) this.#byKey!.delete(call.key);
+  }
+
+  /**
+   * A request of the wrapped store: its endpoint goes to the operations in flight on its key (a request is matched
+   * to its operation by key: the store API carries no operation id, and an async context would slow every promise
+   * of the process); with `requests: true` it also gets a line of its own.
+   */
+  #onRequest(event: RequestEvent): void {
+    const calls = this.#byKey!.get(event.key);
+    if (calls !== undefined) {
+      for (const call of calls) {
+        const known = call.endpoints;
+        if (known === "") call.endpoints = event.endpoint;
+        else if (known !== event.endpoint && !`,${known},`.includes(`,${event.endpoint},`)) call.endpoints = `${known},${event.endpoint}`;
+      }
+    }
+    if (!this.#requestLines) return;
+    const error = event.outcome === "ok" && event.error === undefined ? "" : event.error === undefined ? `E_${event.outcome.toUpperCase()}` : errorCode(event.error);
+    void this.opLog.add(REQUEST_OP, event.key, event.bytes, 1, -1, event.start, event.durationMs, -1, calls?.[0]?.thread ?? -1, error, event.endpoint, "", event.operation);
+  }
+
   #wrapCopy(copy: CopyMethod): CopyMethod {
     return async (srcKey, dstKey, opts) => {
-      const log = this.opLog;
-      const thread = log.acquireThread();
-      const start = now();
+      const call = this.#begin(OpCode.copy, srcKey);
       try {
         const meta = await copy(srcKey, dstKey, opts);
-        await log.add(OpCode.copy, srcKey, meta.size, 1, -1, start, now() - start, -1, thread, "", this.#endpoint(), dstKey);
+        await this.finish(call, meta.size, 1, "", -1, dstKey);
         return meta;
       } catch (error) {
-        await log.add(OpCode.copy, srcKey, 0, 1, -1, start, now() - start, -1, thread, errorCode(error), this.#endpoint(), dstKey);
+        await this.finish(call, 0, 1, errorCode(error), -1, dstKey);
         throw error;
       }
     };
@@ -111,45 +253,39 @@ class OpLoggingStore implements OpLoggedStore {
     return this.inner.scheme;
   }
 
-  async get(key: string, opts?: GetOptions): Promise<Uint8Array> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+  // The hot methods (get, getRange, stat) are not async functions. They hand the caller the wrapped store's own
+  // promise and record from a side branch (`then` with the call object's pre-bound handlers, registered first, so the
+  // entry is taken before the caller resumes): no wrapper promise, no extra hop before the caller continues. With
+  // `onOverflow: "block"` they chain instead, so the operation can wait for room before it returns.
+  get(key: string, opts?: GetOptions): Promise<Uint8Array> {
+    const call = this.#begin(OpCode.get, key);
+    let pending: Promise<Uint8Array>;
     try {
-      const data = await this.inner.get(key, opts);
-      // `await undefined` costs a microtask; only wait when the log asks to (onOverflow "block" and full).
-      const wait = log.add(OpCode.get, key, data.length, 1, -1, start, now() - start, -1, thread, "", this.#endpoint());
-      if (wait) await wait;
-      return data;
+      pending = this.inner.get(key, opts);
     } catch (error) {
-      const wait = log.add(OpCode.get, key, 0, 1, -1, start, now() - start, -1, thread, errorCode(error), this.#endpoint());
-      if (wait) await wait;
-      throw error;
+      return call.fail(error);
     }
+    if (this.#block) return pending.then(call.okBytes, call.fail);
+    pending.then(call.sawBytes, call.sawError);
+    return pending;
   }
 
-  async getRange(key: string, offset: number, length: number, opts?: GetRangeOptions): Promise<Uint8Array> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+  getRange(key: string, offset: number, length: number, opts?: GetRangeOptions): Promise<Uint8Array> {
     // A negative or non-numeric offset is still recorded as a ranged read (the column needs a number ≥ 0).
-    const at = typeof offset === "number" && offset >= 0 ? offset : 0;
+    const call = this.#begin(OpCode.getRange, key, typeof offset === "number" && offset >= 0 ? offset : 0);
+    let pending: Promise<Uint8Array>;
     try {
-      const data = await this.inner.getRange(key, offset, length, opts);
-      const wait = log.add(OpCode.getRange, key, data.length, 1, at, start, now() - start, -1, thread, "", this.#endpoint());
-      if (wait) await wait;
-      return data;
+      pending = this.inner.getRange(key, offset, length, opts);
     } catch (error) {
-      const wait = log.add(OpCode.getRange, key, 0, 1, at, start, now() - start, -1, thread, errorCode(error), this.#endpoint());
-      if (wait) await wait;
-      throw error;
+      return call.fail(error);
     }
+    if (this.#block) return pending.then(call.okBytes, call.fail);
+    pending.then(call.sawBytes, call.sawError);
+    return pending;
   }
 
   async *getStream(key: string, opts?: GetOptions): AsyncIterable<Uint8Array> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+    const call = this.#begin(OpCode.getStream, key);
     let firstByte = -1;
     let bytes = 0;
     let error = "";
@@ -164,75 +300,75 @@ class OpLoggingStore implements OpLoggedStore {
       throw e;
     } finally {
       // Also when the consumer stops early (break): the entry then holds the bytes read until then.
-      await log.add(OpCode.getStream, key, bytes, 1, -1, start, now() - start, firstByte, thread, error, this.#endpoint());
+      await this.finish(call, bytes, 1, error, firstByte);
     }
   }
 
-  async put(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<ObjectMeta> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+  put(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<ObjectMeta> {
+    if (data instanceof Uint8Array) {
+      const call = this.#begin(OpCode.put, key);
+      call.failBytes = data.length;
+      let pending: Promise<ObjectMeta>;
+      try {
+        pending = this.inner.put(key, data, opts);
+      } catch (error) {
+        return call.fail(error);
+      }
+      if (this.#block) return pending.then(call.okMeta, call.fail);
+      pending.then(call.sawMeta, call.sawError);
+      return pending;
+    }
+    return this.#putStream(key, data, opts);
+  }
+
+  async #putStream(key: string, data: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<ObjectMeta> {
+    const call = this.#begin(OpCode.put, key);
     let sent = 0;
-    const body =
-      data instanceof Uint8Array
-        ? data
-        : (async function* counted() {
-            for await (const chunk of data) {
-              sent += chunk.length;
-              yield chunk;
-            }
-          })();
+    const body = (async function* counted() {
+      for await (const chunk of data) {
+        sent += chunk.length;
+        yield chunk;
+      }
+    })();
     try {
       const meta = await this.inner.put(key, body, opts);
-      const wait = log.add(OpCode.put, key, meta.size, 1, -1, start, now() - start, -1, thread, "", this.#endpoint());
-      if (wait) await wait;
+      await this.finish(call, meta.size, 1, "");
       return meta;
     } catch (error) {
-      const bytes = data instanceof Uint8Array ? data.length : sent;
-      const wait = log.add(OpCode.put, key, bytes, 1, -1, start, now() - start, -1, thread, errorCode(error), this.#endpoint());
-      if (wait) await wait;
+      await this.finish(call, sent, 1, errorCode(error));
       throw error;
     }
   }
 
-  async stat(key: string): Promise<ObjectMeta> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+  stat(key: string): Promise<ObjectMeta> {
+    // bytes = the size the stat reported (as warp's STAT does): replay --prepare can create the object from it.
+    const call = this.#begin(OpCode.stat, key);
+    let pending: Promise<ObjectMeta>;
     try {
-      const meta = await this.inner.stat(key);
-      // bytes = the size the stat reported (as warp's STAT does): replay --prepare can create the object from it.
-      const wait = log.add(OpCode.stat, key, meta.size, 1, -1, start, now() - start, -1, thread, "", this.#endpoint());
-      if (wait) await wait;
-      return meta;
+      pending = this.inner.stat(key);
     } catch (error) {
-      const wait = log.add(OpCode.stat, key, 0, 1, -1, start, now() - start, -1, thread, errorCode(error), this.#endpoint());
-      if (wait) await wait;
-      throw error;
+      return call.fail(error);
     }
+    if (this.#block) return pending.then(call.okMeta, call.fail);
+    pending.then(call.sawMeta, call.sawError);
+    return pending;
   }
 
   async exists(key: string): Promise<boolean> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+    const call = this.#begin(OpCode.exists, key);
     try {
       const found = await this.inner.exists(key);
       // n_objects: 1 when it exists, 0 when not.
-      const wait = log.add(OpCode.exists, key, 0, found ? 1 : 0, -1, start, now() - start, -1, thread, "", this.#endpoint());
-      if (wait) await wait;
+      await this.finish(call, 0, found ? 1 : 0, "");
       return found;
     } catch (error) {
-      const wait = log.add(OpCode.exists, key, 0, 0, -1, start, now() - start, -1, thread, errorCode(error), this.#endpoint());
-      if (wait) await wait;
+      await this.finish(call, 0, 0, errorCode(error));
       throw error;
     }
   }
 
   async *list(prefix?: string, opts?: ListOptions): AsyncIterable<ObjectMeta> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+    const call = this.#begin(OpCode.list, prefix ?? "");
     let objects = 0;
     let error = "";
     try {
@@ -244,35 +380,37 @@ class OpLoggingStore implements OpLoggedStore {
       error = errorCode(e);
       throw e;
     } finally {
-      await log.add(OpCode.list, prefix ?? "", 0, objects, -1, start, now() - start, -1, thread, error, this.#endpoint());
+      await this.finish(call, 0, objects, error);
     }
   }
 
   async delete(key: string): Promise<void> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+    const call = this.#begin(OpCode.delete, key);
     try {
       await this.inner.delete(key);
-      await log.add(OpCode.delete, key, 0, 1, -1, start, now() - start, -1, thread, "", this.#endpoint());
+      await this.finish(call, 0, 1, "");
     } catch (error) {
-      await log.add(OpCode.delete, key, 0, 1, -1, start, now() - start, -1, thread, errorCode(error), this.#endpoint());
+      await this.finish(call, 0, 1, errorCode(error));
       throw error;
     }
   }
 
-  async deletePrefix(prefix: string): Promise<number> {
-    const log = this.opLog;
-    const thread = log.acquireThread();
-    const start = now();
+  async deletePrefix(prefix: string, opts?: DeletePrefixOptions): Promise<number> {
+    const call = this.#begin(OpCode.deletePrefix, prefix);
     try {
-      const deleted = await this.inner.deletePrefix(prefix);
-      await log.add(OpCode.deletePrefix, prefix, 0, deleted, -1, start, now() - start, -1, thread, "", this.#endpoint());
+      const deleted = await (opts === undefined ? this.inner.deletePrefix(prefix) : this.inner.deletePrefix(prefix, opts));
+      await this.finish(call, 0, deleted, "");
       return deleted;
     } catch (error) {
-      await log.add(OpCode.deletePrefix, prefix, 0, 0, -1, start, now() - start, -1, thread, errorCode(error), this.#endpoint());
+      await this.finish(call, 0, 0, errorCode(error));
       throw error;
     }
+  }
+
+  /** Present when the wrapped store reports its requests: listeners see them as they would on the store itself. */
+  get onRequest(): ((listener: RequestListener) => () => void) | undefined {
+    const inner = this.inner;
+    return typeof inner.onRequest === "function" ? (listener) => inner.onRequest!(listener) : undefined;
   }
 
   flush(): Promise<void> {
@@ -287,6 +425,7 @@ class OpLoggingStore implements OpLoggedStore {
     try {
       await this.inner.close();
     } finally {
+      this.#unsubscribe?.();
       if (this.#ownsLog) await this.opLog.close();
     }
   }

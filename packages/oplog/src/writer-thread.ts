@@ -41,6 +41,8 @@ export interface BatchMessage {
   endpoints: Map<number, string>;
   /** COPY's destination key per entry ("" for other operations). */
   destinations: Map<number, string>;
+  /** Request lines' names (the backend's request name), sparse by entry index. */
+  names: Map<number, string>;
   /** A time-based batch: also flush the compressor, so what is on disk can be read back (crash: ≤ 1 interval lost). */
   sync: boolean;
 }
@@ -168,6 +170,7 @@ export function opLogWriterThread(
       const endText = timestamp(start + duration);
       const firstByteText = firstByte >= 0 ? timestamp(firstByte) : "";
       const durationNs = small(Math.round(duration * 1e6));
+      const opName = m.names.size > 0 ? (m.names.get(i) ?? cfg.opNames[op]) : cfg.opNames[op];
       if (cfg.format === "tsv") {
         const endpoint = m.endpoints.get(i) ?? m.endpoint;
         if (endpoint !== lastEndpoint) {
@@ -175,14 +178,14 @@ export function opLogWriterThread(
           lastEndpointField = field(endpoint);
         }
         append(
-          `${idx}\t${thread}\t${cfg.opNames[op]}\t${clientId}\t${objects}\t${bytes}\t${lastEndpointField}\t${field(m.keys[i]!)}\t` +
+          `${idx}\t${thread}\t${field(opName!)}\t${clientId}\t${objects}\t${bytes}\t${lastEndpointField}\t${field(m.keys[i]!)}\t` +
             `${field(m.errors.get(i) ?? "")}\t${startText}\t${firstByteText}\t${endText}\t${durationNs}\t${offset >= 0 ? offset : ""}\t${field(m.destinations.get(i) ?? "")}\n`,
         );
       } else {
         const record: Record<string, unknown> = {
           idx,
           thread,
-          op: cfg.opNames[op],
+          op: opName,
           method: cfg.methods[op],
           client_id: cfg.clientId,
           n_objects: objects,

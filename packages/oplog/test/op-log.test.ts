@@ -377,3 +377,78 @@ describe("readOpLog reads other tools' files", () => {
 function readFileSyncBuffer(path: string): Buffer {
   return execFileSync("cat", [path]);
 }
+
+describe("stores that report their requests (onRequest)", () => {
+  /** A memory-backed store whose driver sends every read through a two-endpoint pool, which reports each request. */
+  async function pooledStore() {
+    const { EndpointPool, RequestEvents, createObjectStore } = await import("@range/core");
+    const memory = createMemoryStore();
+    const events = new RequestEvents();
+    const pool = new EndpointPool(["http://node-a", "http://node-b"], { requestEvents: events });
+    const store = createObjectStore(
+      {
+        scheme: "pooled",
+        requestEvents: events,
+        async stat(key) {
+          const lease = pool.acquire(undefined, "HEAD", key);
+          try {
+            const meta = await memory.stat(key);
+            lease.release("ok");
+            return meta;
+          } catch (error) {
+            lease.release("ok", error);
+            throw error;
+          }
+        },
+        async read(key, offset, length) {
+          const lease = pool.acquire(undefined, "GET", key);
+          const bytes = await memory.getRange(key, offset, length);
+          lease.addBytes(bytes.length);
+          lease.release("ok");
+          return bytes;
+        },
+        write: (key, data) => memory.put(key, data),
+        list: (prefix, opts) => memory.list(prefix, opts),
+        delete: (key) => memory.delete(key),
+      },
+      { engine: { minSplitSize: 1024, chunkSize: 1024, maxConcurrentRanges: 2 } },
+    );
+    return { store, pool };
+  }
+
+  it("records the endpoints that served each operation; requests: true adds a line per request, JSON lines mark them", async () => {
+    const { store: pooled, pool } = await pooledStore();
+    const path = join(dir, "requests.jsonl");
+    const store = withOpLog(pooled, { path, requests: true });
+    await store.put("big.bin", bytes(4096)); // not through the pool: no request, so no endpoint
+    await store.get("big.bin"); // a stat, then 4 ranges, round-robin over both endpoints
+    await store.getRange("big.bin", 10, 20);
+    await expect(store.stat("nope")).rejects.toThrow(NotFoundError);
+    await store.close();
+    const records = await readAll(path);
+    const operations = records.filter((r) => r.method !== undefined);
+    const requests = records.filter((r) => r.method === undefined);
+    expect(operations.map((r) => [r.op, r.endpoint])).toEqual([
+      ["PUT", ""],
+      ["GET", "http://node-a,http://node-b"],
+      ["GET", expect.stringMatching(/^http:\/\/node-[ab]$/)],
+      ["STAT", expect.stringMatching(/^http:\/\/node-[ab]$/)],
+    ]);
+    expect(requests.length).toBe(pool.stats().reduce((n, s) => n + s.requests, 0));
+    for (const s of pool.stats()) expect(requests.filter((r) => r.endpoint === s.endpoint).length).toBe(s.requests);
+    expect(requests.filter((r) => r.op === "GET" && r.key === "big.bin").reduce((n, r) => n + r.bytes, 0)).toBe(4096 + 20);
+    expect(requests.find((r) => r.op === "HEAD" && r.key === "nope")).toMatchObject({ error: "E_NOT_FOUND", thread: operations[3]!.thread });
+    const raw = (await readFile(path, "utf8")).trim().split("\n").map((line) => JSON.parse(line) as { method: string; op: string });
+    expect(raw.filter((r) => r.method === "request").length).toBe(requests.length);
+  });
+
+  it("an explicit endpoint option wins over the reported endpoints", async () => {
+    const { store: pooled } = await pooledStore();
+    const path = join(dir, "requests-fixed.tsv");
+    const store = withOpLog(pooled, { path, endpoint: "fixed" });
+    await store.put("a.bin", bytes(100));
+    await store.get("a.bin");
+    await store.close();
+    expect((await readAll(path)).map((r) => r.endpoint)).toEqual(["fixed", "fixed"]);
+  });
+});

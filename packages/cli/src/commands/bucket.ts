@@ -116,7 +116,7 @@ async function emptyBucket(ctx: CommandContext, base: StoreLocation, yes: boolea
   for await (const _ of store.list("", { recursive: true, signal: ctx.signal })) count++;
   if (count === 0) return 0;
   if (!yes) await confirm(ctx, count, uriOf(base));
-  return store.deletePrefix("");
+  return store.deletePrefix("", { signal: ctx.signal });
 }
 
 /** Removes the directories under `dir` that hold no files, deepest first (`dir` itself stays). */

@@ -58,8 +58,9 @@ export async function rm(ctx: CommandContext, uri: string, opts: RmOptions): Pro
 
   let deleted: number;
   if (opts.keysFrom === undefined && !filter.active) {
-    // Everything under the prefix: the store's batch delete (S3 DeleteObjects takes 1000 keys per request).
-    deleted = await store.deletePrefix(prefix);
+    // Everything under the prefix: the store's batch delete (S3 DeleteObjects takes 1000 keys per request). Ctrl-C
+    // stops it between batches and aborts the batch in flight; what was deleted stays deleted, the rest stays.
+    deleted = await store.deletePrefix(prefix, { signal: ctx.signal });
   } else {
     deleted = 0;
     await runPool(keys, opts.jobs, ctx.signal, async (key) => {
