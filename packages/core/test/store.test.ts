@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  BackendError,
   IntegrityError,
   InvalidKeyError,
   MemoryBucket,
@@ -254,6 +255,39 @@ describe("createObjectStore reads", () => {
     // A stale listing: the object changed since, so the pinned etag no longer matches.
     await backing.put("big", patternBytes(9 * MiB, 2));
     await expect(store.get("big", { knownMeta: meta })).rejects.toMatchObject({ code: "E_OBJECT_CHANGED" });
+  });
+
+  it("knownMeta below the split threshold: one pinned read, retried like a range, whole-object stats", async () => {
+    const backing = createMemoryStore();
+    const data = patternBytes(100 * 1024);
+    const meta = await backing.put("small", data);
+    const reads: { offset: number; length: number; etag: string | undefined }[] = [];
+    let failures = 1;
+    const driver: StoreDriver = {
+      scheme: "flaky",
+      stat: () => Promise.reject(new Error("no stat expected")),
+      async read(key, offset, length, opts) {
+        reads.push({ offset, length, etag: opts.etag });
+        if (failures-- > 0) throw new BackendError("reset", { code: "E_NETWORK", retryable: true });
+        return backing.getRange(key, offset, length);
+      },
+      write: (key, bytes, opts) => backing.put(key, bytes, opts),
+      list: (prefix, opts) => backing.list(prefix, opts),
+      delete: (key) => backing.delete(key),
+    };
+    const store = createObjectStore(driver, { engine: { retry: { baseDelayMs: 1, maxDelayMs: 2 } } });
+    let stats: RangeStats | undefined;
+    const out = await store.get("small", { knownMeta: meta, onStats: (s) => (stats = s) });
+    expect(equalBytes(out, data)).toBe(true);
+    expect(reads).toEqual([
+      { offset: 0, length: data.length, etag: meta.etag },
+      { offset: 0, length: data.length, etag: meta.etag },
+    ]);
+    expect(stats).toMatchObject({ bytes: data.length, ranges: 1, retries: 1 });
+    // A reused `into` gets the bytes too.
+    const into = new Uint8Array(data.length + 10);
+    expect(equalBytes(await store.get("small", { knownMeta: meta, into }), data)).toBe(true);
+    expect(equalBytes(into.subarray(0, data.length), data)).toBe(true);
   });
 
   it("engine: false reads a large object in a single request", async () => {

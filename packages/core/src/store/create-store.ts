@@ -447,6 +447,24 @@ class DriverObjectStore implements ObjectStore {
     return bytes;
   }
 
+  /**
+   * A whole object whose size is known and below the split threshold: one pinned read under the engine's stall timer
+   * and retry policy (the same one request a `readHead` probe makes, without the engine's planning and buffers).
+   */
+  async #readSmall(key: string, session: ReadSession, timing: ResolvedRangeEngineOptions): Promise<Uint8Array> {
+    const { size } = session.meta;
+    if (size === 0) return new Uint8Array(0);
+    const what = `object ${JSON.stringify(key)}`;
+    const bytes = await withRetries(
+      timing,
+      ({ signal, progress }) => session.read(0, size, { signal, progress }).then((read) => assertLength(read, size, what)),
+      { what, signal: session.signal, onRetry: () => session.retries++ },
+    );
+    await session.verifyWhole?.(bytes);
+    if (session.checksum) await verifyWholeObject(session.checksum, bytes);
+    return bytes;
+  }
+
   #progress(opts: GetOptions, total: number, base: number): ((p: DownloadProgress) => void) | undefined {
     const { onProgress } = opts;
     if (!onProgress) return undefined;
@@ -485,8 +503,10 @@ class DriverObjectStore implements ObjectStore {
         throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
       }
 
-      if (engine === false || session.headIsWhole) {
-        const bytes = await this.#readWhole(key, session);
+      // A known size (knownMeta) below the split threshold: one pinned read, as a probe would have made, not the engine.
+      const smallKnown = engine !== false && session.head === undefined && size <= engine.options.minSplitSize;
+      if (engine === false || session.headIsWhole || smallKnown) {
+        const bytes = smallKnown ? await this.#readSmall(key, session, engine.options) : await this.#readWhole(key, session);
         opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
         opts.onStats?.(withHead(undefined, size, startedAt, headAt, session.retries));
         if (!into) return bytes;
