@@ -6,12 +6,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { backends, selectBackends } from "./backends/index.js";
 import { collectEnvironment } from "./lib/env.js";
+import { killAllCells } from "./lib/cells.js";
 import { enableGc } from "./lib/gc.js";
 import { latencyOf } from "./lib/measure.js";
 import { preparePeerTools, type PeerMode } from "./lib/peers.js";
 import { renderMarkdown } from "./lib/report.js";
 import { runScenarios } from "./lib/runner.js";
-import { parseList, parsePositiveInt, parseSize } from "./lib/selection.js";
+import { defaultScenarios, parseList, parsePositiveInt, parseSize } from "./lib/selection.js";
 import { BackendPool, type Selection, type Suite } from "./lib/suite.js";
 import type { Scenario } from "./lib/types.js";
 import { scenarios } from "./scenarios/index.js";
@@ -20,11 +21,15 @@ const USAGE = `usage: pnpm bench -- [options]      (or node benchmarks/dist/cli.
 
   --backends a,b     backends for the cross-backend scenarios (default: embedded = ${backends.filter((b) => b.embedded).map((b) => b.name).join(", ")};
                      all = also ${backends.filter((b) => !b.embedded).map((b) => b.name).join(", ")}, started on loopback through @range/test-servers)
-  --scenarios a,b    run only these (known: ${scenarios.map((s) => s.name).join(", ")})
-  --sizes 64KiB,8MiB object sizes for get / stream / put (default: 64KiB,1MiB,8MiB,32MiB,256MiB,1GiB; --quick: up to 32MiB)
+  --scenarios a,b    run only these (known: ${scenarios.map((s) => s.name).join(", ")};
+                     ${scenarios.filter((s) => s.supersededBy).map((s) => s.name).join(", ")} run only when named here)
+  --sizes 64KiB,8MiB object sizes for get / stream / put (default: get 64KiB,1MiB,8MiB,32MiB,256MiB,1GiB, stream
+                     the sizes from 8MiB to 256MiB, put 1MiB,64MiB; --quick: up to 32MiB)
   --concurrency 8,16 maxConcurrentRanges values of the sweeps, and reads in flight of the range scenario
   --chunk-sizes 8MiB chunkSize values of the sweeps
-  --iterations N     measured iterations per case (after 1 warm-up); overrides --quick
+  --iterations N     measured iterations per case (after 1 warm-up; default 5, and 3 for rounds of 256 MiB and
+                     more and for listings of 10,000 keys);
+                     overrides --quick
   --quick            2 iterations, smaller objects and grids (a few minutes; needs no server)
   --peers MODE       install (default) | installed (default with --quick: use OpenDAL / s3dlio only if already in
                      .cache/bench-peers) | none
@@ -32,6 +37,9 @@ const USAGE = `usage: pnpm bench -- [options]      (or node benchmarks/dist/cli.
   --label NAME       append -NAME to those file names (e.g. separate runs on one day: s3, sweeps)
   --list             list the scenarios and backends, and exit
   -h, --help         this text`;
+
+/** Measured rounds of cells on objects of LARGE_OBJECT or more, unless --iterations says otherwise. */
+const LARGE_OBJECT_ITERATIONS = 3;
 
 // The cells load the AWS SDK, which warns on every start under Node 20; the warning is noise in a report.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -89,7 +97,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.list) {
-    for (const s of scenarios) process.stdout.write(`scenario\t${s.name}\t${s.title}\n`);
+    for (const s of scenarios) process.stdout.write(`scenario\t${s.name}\t${s.title}${s.supersededBy ? ` (only when named: superseded by ${s.supersededBy})` : ""}\n`);
     for (const b of backends) process.stdout.write(`backend\t${b.name}\t${b.title}${b.embedded ? "" : " (with --backends all)"}\n`);
     return 0;
   }
@@ -99,10 +107,14 @@ async function main(): Promise<number> {
   if (values.iterations !== undefined) {
     iterations = parsePositiveInt(values.iterations) ?? fail(`--iterations must be a positive integer, got ${values.iterations}`);
   }
+  // A round of 256 MiB or more (or a 10,000-key listing) takes seconds on the HTTP backends: without --iterations, those cells get
+  // at most LARGE_OBJECT_ITERATIONS measured rounds, which keeps `--backends all` within about 25 minutes on 2 cores.
+  const largeObjectIterations = values.iterations !== undefined ? iterations : Math.min(iterations, LARGE_OBJECT_ITERATIONS);
   const { selected: selectedBackends, unknown } = selectBackends(values.backends);
   if (unknown.length > 0) fail(`unknown backend(s): ${unknown.join(", ")} (known: ${backends.map((b) => b.name).join(", ")}, all, embedded)`);
   const selection: Selection = {
     backends: selectedBackends,
+    largeObjectIterations,
     ...(values.sizes !== undefined ? { sizes: attempt(() => parseList("--sizes", values.sizes!, parseSize)) } : {}),
     ...(values.concurrency !== undefined ? { concurrency: attempt(() => parseList("--concurrency", values.concurrency!, parsePositiveInt)) } : {}),
     ...(values["chunk-sizes"] !== undefined ? { chunkSizes: attempt(() => parseList("--chunk-sizes", values["chunk-sizes"]!, parseSize)) } : {}),
@@ -117,8 +129,7 @@ async function main(): Promise<number> {
     if (missing.length > 0 || names.length === 0) fail(`unknown scenario(s): ${missing.join(", ") || "(none given)"}`);
     selected = scenarios.filter((s) => names.includes(s.name));
   } else {
-    // Scenarios tied to particular backends run when one of them is selected.
-    selected = scenarios.filter((s) => !s.backends || s.backends.some((b) => selectedBackends.some((x) => x.name === b)));
+    selected = defaultScenarios(scenarios, selectedBackends.map((b) => b.name));
   }
   const outDir = path.resolve(values.out ?? path.join(packageDir, "results"));
   if (values.label !== undefined && !/^[\w.-]+$/.test(values.label)) fail(`--label must be letters, digits, ".", "_" or "-", got ${values.label}`);
@@ -135,7 +146,8 @@ async function main(): Promise<number> {
   const pool = new BackendPool(log);
   const suite: Suite = { selection, pool, tools };
   const stopOnSignal = (signal: NodeJS.Signals) => {
-    log(`${signal}: stopping the servers`);
+    log(`${signal}: stopping the cell workers and the servers`);
+    killAllCells();
     void pool.stopAll().finally(() => process.exit(130));
   };
   process.once("SIGINT", stopOnSignal);
@@ -169,6 +181,7 @@ async function main(): Promise<number> {
     run: {
       ...run,
       argv,
+      largeObjectIterations,
       scenarios: selected.map((s) => s.name),
       backends: selectedBackends.map((b) => b.name),
       selection: { sizes: selection.sizes, concurrency: selection.concurrency, chunkSizes: selection.chunkSizes },

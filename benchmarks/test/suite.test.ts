@@ -6,7 +6,11 @@ import { seededBytes, sha256Hex } from "../src/lib/data.js";
 import { objectRecipe, rangeOffsets } from "../src/lib/datasets.js";
 import { reportOp } from "../src/lib/matrix.js";
 import { latencyOf, percentile } from "../src/lib/measure.js";
-import { parseList, parsePositiveInt, parseSize } from "../src/lib/selection.js";
+import { defaultScenarios, parseList, parsePositiveInt, parseSize } from "../src/lib/selection.js";
+import { iterationsFor, opsPerRound } from "../src/lib/cross.js";
+import { BackendPool, type Suite } from "../src/lib/suite.js";
+import { scenarios } from "../src/scenarios/index.js";
+import { sweptBackends } from "../src/scenarios/sweeps.js";
 import { renderBarChart } from "../src/lib/svg.js";
 import { BenchmarkFailure } from "../src/lib/types.js";
 
@@ -32,6 +36,37 @@ describe("flags", () => {
     expect(selectBackends("all").selected.map((b) => b.name)).toEqual(["memory", "file", "directio", "s3", "azure", "gcs"]);
     expect(selectBackends("s3,file").selected.map((b) => b.name)).toEqual(["file", "s3"]);
     expect(selectBackends("file,nope").unknown).toEqual(["nope"]);
+  });
+
+  it("runs the scenarios of the selected backends by default, superseded ones only when named", () => {
+    const names = (backends: string) => defaultScenarios(scenarios, selectBackends(backends).selected.map((b) => b.name)).map((s) => s.name);
+    const all = names("all");
+    expect(all).toEqual(expect.arrayContaining(["get", "range", "stream", "put", "list", "loader", "sweeps", "planner"]));
+    expect(all).not.toContain("file-large");
+    expect(all).not.toContain("directio");
+    expect(names("s3")).not.toContain("planner"); // tied to memory
+    for (const name of ["file-large", "file-small", "directio"]) expect(scenarios.find((s) => s.name === name)?.supersededBy).toMatch(/^get /);
+  });
+
+  it("sweeps the backends the s3dlio notes ask about, or the selected ones with I/O", () => {
+    const swept = (backends: string) => sweptBackends(selectBackends(backends).selected).map((b) => b.name);
+    expect(swept("all")).toEqual(["file", "directio", "s3"]);
+    expect(swept("embedded")).toEqual(["file", "directio"]);
+    expect(swept("azure,memory")).toEqual(["azure"]);
+    expect(swept("memory")).toEqual(["memory"]);
+  });
+
+  it("sizes rounds: ~32 MiB of reads, at most 200, and fewer rounds for large objects unless asked", () => {
+    expect(opsPerRound(64 * 1024, false)).toBe(200);
+    expect(opsPerRound(MiB, false)).toBe(32);
+    expect(opsPerRound(1024 * MiB, false)).toBe(1);
+    const ctx = (largeObjectIterations: number | undefined) => {
+      const suite: Suite = { selection: { backends: [], ...(largeObjectIterations !== undefined ? { largeObjectIterations } : {}) }, pool: new BackendPool(() => {}), tools: noTools };
+      return { iterations: 5, quick: false, log: () => {}, suite };
+    };
+    expect(iterationsFor(ctx(3), 32 * MiB)).toBe(5);
+    expect(iterationsFor(ctx(3), 256 * MiB)).toBe(3);
+    expect(iterationsFor(ctx(undefined), 1024 * MiB)).toBe(5);
   });
 });
 

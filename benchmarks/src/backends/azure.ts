@@ -1,6 +1,7 @@
 import { countFiles, opendalOperator } from "../lib/external.js";
 import { httpRequestCounter } from "./http-counter.js";
 import { missingPackage } from "./lazy.js";
+import { s3dlioPeer } from "./local.js";
 import type { BenchBackend, PeerImpl, PeerTools } from "./types.js";
 
 const CONTAINER = "bench";
@@ -76,6 +77,27 @@ function opendalPeer(c: AzureConnection, tools: PeerTools): PeerImpl {
   };
 }
 
+/**
+ * s3dlio's Azure backend takes no account key (Shared Key is not supported): it gets an account SAS made here from
+ * Azurite's throwaway key, and the endpoint as `AZURE_BLOB_ENDPOINT_URL` without the account path (s3dlio adds the
+ * account from the az://account/container/key URI).
+ */
+async function s3dlioAzureEnv(c: AzureConnection): Promise<Record<string, string>> {
+  const { AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, SASProtocol, StorageSharedKeyCredential, generateAccountSASQueryParameters } =
+    await import("@azure/storage-blob");
+  const sas = generateAccountSASQueryParameters(
+    {
+      expiresOn: new Date(Date.now() + 24 * 3600_000),
+      permissions: AccountSASPermissions.parse("rwdlacup"),
+      resourceTypes: AccountSASResourceTypes.parse("sco").toString(),
+      services: AccountSASServices.parse("b").toString(),
+      protocol: SASProtocol.HttpsAndHttp,
+    },
+    new StorageSharedKeyCredential(c.account, c.accountKey),
+  ).toString();
+  return { AZURE_BLOB_ENDPOINT_URL: new URL(c.blobEndpoint).origin, S3DLIO_AZURE_CREDENTIAL: "sas", S3DLIO_AZURE_SAS_TOKEN: sas };
+}
+
 /** az:// on Azurite (from @range/test-servers), blobs on its disk store. */
 export const azureBackend: BenchBackend = {
   name: "azure",
@@ -101,6 +123,7 @@ export const azureBackend: BenchBackend = {
       ops: ["get", "range", "put", "list"],
       needs: "opendal",
     },
+    s3dlioPeer("az", ["get", "range", "put", "list"]),
   ],
   unavailable: () => missingPackage("@range/azure"),
   async start(ctx) {
@@ -138,6 +161,7 @@ export const azureBackend: BenchBackend = {
         throw new Error(`no azure peer ${id}`);
       },
       requests: httpRequestCounter(["sdk", "sdk-parallel"]),
+      external: { uri: (key) => `az://${c.account}/${c.container}/${key}`, env: await s3dlioAzureEnv(c) },
       close: async () => {},
     };
   },

@@ -148,13 +148,13 @@ export const opendalFsPeer: PeerSpec = {
   ops: ["get", "range", "put", "list"],
   needs: "opendal",
 };
-export const s3dlioPeer = (scheme: "file" | "direct" | "s3", ops: PeerSpec["ops"]): PeerSpec => ({
+export const s3dlioPeer = (scheme: "file" | "direct" | "s3" | "az", ops: PeerSpec["ops"]): PeerSpec => ({
   id: "s3dlio",
   label: {
     get: `s3dlio.get (Python, ${scheme}://)`,
     range: `s3dlio.get_range (Python threads, ${scheme}://)`,
     put: `s3dlio.put_bytes (Python, ${scheme}://)`,
-    list: `s3dlio.list (Python, ${scheme}://, recursive)${scheme === "s3" ? "" : " (names only: no stat, no sizes)"}`,
+    list: `s3dlio.list (Python, ${scheme}://, recursive)${scheme === "s3" || scheme === "az" ? "" : " (names only: no stat, no sizes)"}`,
   },
   ops,
   needs: "s3dlio",

@@ -113,6 +113,14 @@ export type WorkerMessage =
 /** A round (or the start) that takes longer is killed and reported as failed: a hung server must not hang the run. */
 const STEP_TIMEOUT_MS = Number(process.env.RANGE_BENCH_CELL_TIMEOUT_MS ?? 10 * 60_000);
 
+/** Every worker still running, so that a signal can end them with the servers (an SDK retrying a dead server would not). */
+const liveCells = new Set<CellProcess>();
+
+/** Kills every cell worker still running (on SIGINT / SIGTERM). */
+export function killAllCells(): void {
+  for (const cell of liveCells) cell.kill();
+}
+
 /**
  * One cell's worker process, driven round by round, so that the parent can run the rounds of several contenders in
  * rotation (paired rounds: a slow minute on a shared machine hits every contender of the comparison).
@@ -128,6 +136,7 @@ export class CellProcess {
 
   private constructor(job: CellJob, log?: (m: string) => void) {
     this.#child = spawn(process.execPath, [WORKER], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } });
+    liveCells.add(this);
     this.#child.stdout!.setEncoding("utf8").on("data", (d: string) => {
       this.#buffered += d;
       for (let nl = this.#buffered.indexOf("\n"); nl >= 0; nl = this.#buffered.indexOf("\n")) {
@@ -141,6 +150,7 @@ export class CellProcess {
       if (log) for (const line of d.split("\n")) if (line.trim()) log(`      [cell] ${line}`);
     });
     this.#child.on("close", (code) => {
+      liveCells.delete(this);
       const tail = this.#stderr.trim().split("\n").slice(-4).join(" | ");
       this.#exit =
         code === 3 || tail.includes("WRONG BYTES") ? new BenchmarkFailure(tail) : new Error(`cell worker exited with ${code}${tail ? `: ${tail}` : ""}`);

@@ -11,6 +11,17 @@ import type { ScenarioContext, ScenarioReport } from "./types.js";
 
 export const FULL_SIZES = [64 * KiB, MiB, 8 * MiB, 32 * MiB, 256 * MiB, GiB];
 export const QUICK_SIZES = [64 * KiB, MiB, 32 * MiB];
+/**
+ * Rounds that move this much (an object, or a loader's whole dataset) get `Selection.largeObjectIterations` measured
+ * rounds: one such round takes seconds on the HTTP backends.
+ */
+export const LARGE_OBJECT = 256 * MiB;
+
+/** Measured rounds for a cell whose round moves `size` bytes. */
+export function iterationsFor(ctx: ScenarioContext, size: number): number {
+  const large = suiteOf(ctx).selection.largeObjectIterations;
+  return size >= LARGE_OBJECT && large !== undefined ? Math.min(ctx.iterations, large) : ctx.iterations;
+}
 
 export function suiteOf(ctx: ScenarioContext): Suite {
   if (!ctx.suite) throw new Error("this scenario needs the cross-backend suite (run it through the CLI)");
@@ -22,9 +33,12 @@ export function sharedObject(size: number): ObjectRecipe {
   return objectRecipe(`bench/objects/${fmtBytes(size).replace(/\s+/g, "")}.bin`, size, seedOf("object") + size);
 }
 
-/** Operations per measured round for a whole-object read of `size` bytes: ~64 MiB per round (16 with --quick), 1..cap. */
+/**
+ * Operations per measured round for a whole-object read of `size` bytes: ~32 MiB per round (16 with --quick), at most
+ * 200 (100). A 64 KiB round of 200 reads lasts 0.2–1 s here: long enough to time, short enough for six backends.
+ */
 export function opsPerRound(size: number, quick: boolean): number {
-  return Math.max(1, Math.min(quick ? 100 : 500, Math.round(((quick ? 16 : 64) * MiB) / size)));
+  return Math.max(1, Math.min(quick ? 100 : 200, Math.round(((quick ? 16 : 32) * MiB) / size)));
 }
 
 /**
@@ -72,7 +86,11 @@ export function opScenarioReport(
       ...extraNotes,
       ...report.notes,
       ...[...scopes].map(([backend, scope]) => `Requests on ${backend}: counted by ${scope}; blank where that counter cannot see a contender.`),
-      `Each cell ran in its own child process: 1 warm-up round (which verifies the bytes) and ${ctx.iterations} measured rounds; CPU time and peak RSS are that process's (dd and s3dlio: their own process's).`,
+      `Each cell ran in its own child process: 1 warm-up round (which verifies the bytes) and ${ctx.iterations} measured rounds${
+        suite.selection.largeObjectIterations !== undefined && suite.selection.largeObjectIterations < ctx.iterations
+          ? ` (${suite.selection.largeObjectIterations} for rounds of ${fmtBytes(LARGE_OBJECT)} and more, and listings of 10,000 keys)`
+          : ""
+      }; CPU time and peak RSS are that process's (dd and s3dlio: their own process's).`,
       `${loadLine(loadStart)}.`,
     ],
     headline: report.headline,

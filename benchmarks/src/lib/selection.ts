@@ -1,4 +1,16 @@
-/** Parsing of the selection flags: sizes ("64KiB", "8MiB", "1GiB", "512k", plain bytes) and integer lists. */
+/**
+ * Parsing of the selection flags: sizes ("64KiB", "8MiB", "1GiB", "512k", plain bytes) and integer lists; the default
+ * scenario selection.
+ */
+import type { Scenario } from "./types.js";
+
+/**
+ * The scenarios run without --scenarios: those tied to backends only when one of them is selected, and none that is
+ * superseded by another (those run only when named).
+ */
+export function defaultScenarios(all: Scenario[], backendNames: string[]): Scenario[] {
+  return all.filter((s) => !s.supersededBy && (!s.backends || s.backends.some((b) => backendNames.includes(b))));
+}
 
 const UNITS: Record<string, number> = {
   "": 1,

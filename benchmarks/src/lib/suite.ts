@@ -14,6 +14,8 @@ import { BenchmarkFailure } from "./types.js";
 
 export interface Selection {
   backends: BenchBackend[];
+  /** Measured rounds of a cell whose object is {@link LARGE_OBJECT} or larger (at most the run's iterations). */
+  largeObjectIterations?: number;
   /** --sizes: object sizes for get / stream / put (undefined: each scenario's defaults). */
   sizes?: number[];
   /** --concurrency: maxConcurrentRanges values (sweeps), in-flight reads (range). */
@@ -188,6 +190,7 @@ export async function runComparison(suite: Suite, plans: CellPlan[], log: (m: st
   const live = new Map<number, CellProcess>();
   const t0 = performance.now();
   try {
+    const starts: (() => Promise<void>)[] = [];
     for (const [i, plan] of plans.entries()) {
       if (plan.contender.missing) {
         results[i]!.reason = plan.contender.missing;
@@ -207,12 +210,22 @@ export async function runComparison(suite: Suite, plans: CellPlan[], log: (m: st
         ...plan.job,
       };
       if (plan.contender.maxOpsPerRound !== undefined && job.opsPerRound !== undefined) job.opsPerRound = Math.min(job.opsPerRound, plan.contender.maxOpsPerRound);
-      try {
-        live.set(i, await CellProcess.start(job, log));
-      } catch (error) {
-        fail(i, error);
-      }
+      starts.push(async () => {
+        try {
+          live.set(i, await CellProcess.start(job, log));
+        } catch (error) {
+          fail(i, error);
+        }
+      });
     }
+    // Workers start (load their SDK, seed their objects) one per core at a time: nothing is measured yet, and with
+    // ~700 workers in `--backends all` starting them one by one costs minutes.
+    let nextStart = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(os.availableParallelism(), starts.length) }, async () => {
+        while (nextStart < starts.length) await starts[nextStart++]!();
+      }),
+    );
     const step = async (warm: boolean, order: number[]) => {
       for (const i of order) {
         const cell = live.get(i);
@@ -226,7 +239,7 @@ export async function runComparison(suite: Suite, plans: CellPlan[], log: (m: st
         }
       }
     };
-    const indices = [...live.keys()];
+    const indices = [...live.keys()].sort((a, b) => a - b);
     const warmup = Math.max(0, ...plans.map((p) => p.job.warmup));
     const iterations = Math.max(0, ...plans.map((p) => p.job.iterations));
     for (let w = 0; w < warmup; w++) await step(true, indices);

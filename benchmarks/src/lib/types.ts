@@ -46,6 +46,11 @@ export interface Scenario {
    * needs none. Given: it runs only when one of them is selected with --backends.
    */
   backends?: string[];
+  /**
+   * Left out of the default selection because another scenario measures the same thing (the text says which); still
+   * run when named with --scenarios.
+   */
+  supersededBy?: string;
   run(ctx: ScenarioContext): Promise<ScenarioReport>;
 }
 

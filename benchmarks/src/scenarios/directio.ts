@@ -251,6 +251,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
 export const directio: Scenario = {
   name: "directio",
   backends: ["directio"],
+  supersededBy: "get (directio backend against dd iflag=direct)",
   title: "directio:// get of a 1 GiB file (O_DIRECT) vs dd iflag=direct",
   run,
 };

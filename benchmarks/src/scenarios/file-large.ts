@@ -398,6 +398,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
 export const fileLarge: Scenario = {
   name: "file-large",
   backends: ["file"],
+  supersededBy: "get (file backend: readFile, dd, OpenDAL, s3dlio at 64 KiB–1 GiB, paired rounds)",
   title: "file:// get of a 1 GiB page-cached file vs readFile and memcpy",
   run,
 };

@@ -439,6 +439,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
 export const fileSmall: Scenario = {
   name: "file-small",
   backends: ["file"],
+  supersededBy: "get (file backend, 64 KiB–32 MiB against readFile and pread)",
   title: "file:// get of 64 KiB–32 MiB page-cached files vs readFile and one pread",
   run,
 };

@@ -1,5 +1,5 @@
 import type { CellResult } from "../lib/cells.js";
-import { FULL_SIZES, QUICK_SIZES, loadNow, opScenarioReport, opsPerRound, prepare, runContenders, sharedObject, suiteOf } from "../lib/cross.js";
+import { FULL_SIZES, QUICK_SIZES, iterationsFor, loadNow, opScenarioReport, opsPerRound, prepare, runContenders, sharedObject, suiteOf } from "../lib/cross.js";
 import { fmtBytes } from "../lib/format.js";
 import type { Scenario } from "../lib/types.js";
 
@@ -23,7 +23,7 @@ export const getScenario: Scenario = {
             backend,
             "get",
             { size: fmtBytes(size) },
-            { iterations: ctx.iterations, warmup: 1, object, opsPerRound: opsPerRound(size, ctx.quick), ...(seed?.length ? { seed } : {}) },
+            { iterations: iterationsFor(ctx, size), warmup: 1, object, opsPerRound: opsPerRound(size, ctx.quick), ...(seed?.length ? { seed } : {}) },
             { size },
           )),
         );

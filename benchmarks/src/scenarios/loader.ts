@@ -1,6 +1,6 @@
 import { KiB, MiB } from "@range/core";
 import type { CellResult } from "../lib/cells.js";
-import { loadNow, opScenarioReport, prepare, runContenders, suiteOf } from "../lib/cross.js";
+import { iterationsFor, loadNow, opScenarioReport, prepare, runContenders, suiteOf } from "../lib/cross.js";
 import { seedOf, type ManyRecipe } from "../lib/datasets.js";
 import { fmtBytes } from "../lib/format.js";
 import { pairedRatio } from "../lib/matrix.js";
@@ -31,8 +31,8 @@ export const loaderScenario: Scenario = {
             { count: 25, size: 4 * MiB },
           ]
         : [
-            { count: 5000, size: 64 * KiB },
-            { count: 250, size: 4 * MiB },
+            { count: 500, size: 64 * KiB },
+            { count: 64, size: 4 * MiB },
           ]
     ).map(({ count, size }) => ({ kind: "many", prefix: `bench/loader-${count}x${size}/`, count, size, seed: seedOf("loader") + size }));
     const label = (d: ManyRecipe) => `${d.count.toLocaleString("en-US")} × ${fmtBytes(d.size)}`;
@@ -48,7 +48,7 @@ export const loaderScenario: Scenario = {
             "loader",
             { dataset: label(dataset) },
             {
-              iterations: ctx.iterations,
+              iterations: iterationsFor(ctx, dataset.count * dataset.size),
               warmup: 1,
               loader: { prefix: dataset.prefix, count: dataset.count, size: dataset.size, seed: dataset.seed, concurrency: CONCURRENCY, batchSize: BATCH_SIZE, prefetch: PREFETCH },
               ...(seed?.length ? { seed } : {}),

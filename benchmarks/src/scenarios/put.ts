@@ -1,6 +1,6 @@
 import { MiB } from "@range/core";
 import type { CellResult } from "../lib/cells.js";
-import { loadNow, opScenarioReport, prepare, runContenders, suiteOf } from "../lib/cross.js";
+import { iterationsFor, loadNow, opScenarioReport, prepare, runContenders, suiteOf } from "../lib/cross.js";
 import { seedOf } from "../lib/datasets.js";
 import { fmtBytes } from "../lib/format.js";
 import type { Scenario } from "../lib/types.js";
@@ -12,7 +12,7 @@ export const putScenario: Scenario = {
   async run(ctx) {
     const suite = suiteOf(ctx);
     const loadStart = loadNow();
-    const sizes = suite.selection.sizes ?? (ctx.quick ? [MiB, 32 * MiB] : [MiB, 64 * MiB, 256 * MiB]);
+    const sizes = suite.selection.sizes ?? (ctx.quick ? [MiB, 32 * MiB] : [MiB, 64 * MiB]);
     const results: CellResult[] = [];
     for (const backend of suite.selection.backends) {
       if (!(await prepare(suite, backend, []))) {
@@ -28,9 +28,9 @@ export const putScenario: Scenario = {
             "put",
             { size: fmtBytes(size) },
             {
-              iterations: ctx.iterations,
+              iterations: iterationsFor(ctx, size),
               warmup: 1,
-              opsPerRound: size <= MiB ? (ctx.quick ? 8 : 32) : 1,
+              opsPerRound: size <= MiB ? (ctx.quick ? 8 : 16) : 1,
               put: { size, seed: seedOf("put") + size, keyPrefix: `bench/put/${fmtBytes(size).replace(/\s+/g, "")}/` },
             },
             { size },

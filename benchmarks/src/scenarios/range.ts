@@ -15,8 +15,8 @@ export const rangeScenario: Scenario = {
     const objectSize = ctx.quick ? 32 * MiB : 256 * MiB;
     const object = sharedObject(objectSize);
     const lengths = [
-      { length: 64 * KiB, count: ctx.quick ? 400 : 2000 },
-      { length: MiB, count: ctx.quick ? 48 : 200 },
+      { length: 64 * KiB, count: ctx.quick ? 200 : 500 },
+      { length: MiB, count: ctx.quick ? 32 : 64 },
     ];
     const concurrencies = suite.selection.concurrency ?? [16];
     const results: CellResult[] = [];

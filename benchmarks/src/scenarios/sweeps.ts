@@ -6,7 +6,7 @@
 import { KiB, MiB, type RangeEngineOptions } from "@range/core";
 import type { BenchBackend } from "../backends/types.js";
 import type { CellResult } from "../lib/cells.js";
-import { loadNow, opsPerRound, prepare, sharedObject, suiteOf } from "../lib/cross.js";
+import { iterationsFor, loadNow, opsPerRound, prepare, sharedObject, suiteOf } from "../lib/cross.js";
 import { fmtBytes, fmtNum } from "../lib/format.js";
 import { pairedRatio, reportOp, valueOf } from "../lib/matrix.js";
 import { engineLabel, loadLine, runComparison, wrongBytes, type Contender } from "../lib/suite.js";
@@ -55,7 +55,7 @@ async function gridSweep(ctx: ScenarioContext, backend: BenchBackend, size: numb
         op: "get" as const,
         contender: ours(`grid-${chunkSize}-${maxConcurrentRanges}`, `get { ${engineLabel(engine)} }`),
         params: { section: "grid", size: fmtBytes(size), chunk: fmtBytes(chunkSize), concurrency: maxConcurrentRanges },
-        job: { iterations: ctx.iterations, warmup: 1, object, engine, opsPerRound: 1, ...(seed?.length ? { seed } : {}) },
+        job: { iterations: iterationsFor(ctx, size), warmup: 1, object, engine, opsPerRound: 1, ...(seed?.length ? { seed } : {}) },
       };
     }),
   );
@@ -166,21 +166,37 @@ function headHeadline(results: CellResult[]): Record<string, number> {
   return out;
 }
 
+/** The backends the s3dlio notes asked these questions about; the others are swept when selected without them. */
+const QUESTION_BACKENDS = ["file", "directio", "s3"];
+const SWEPT_NOTE =
+  "By default the sweeps run on the selected backends among file, directio and s3, the ones the s3dlio notes ask " +
+  "about (on loopback, azure and gcs are CPU-bound like s3; select them alone, e.g. `--backends azure --scenarios " +
+  "sweeps`, to sweep them); memory is left out when another backend is selected (no I/O: its sweeps are noise).";
+
+/** Which selected backends the sweeps run on (see SWEPT_NOTE). */
+export function sweptBackends(selected: BenchBackend[]): BenchBackend[] {
+  const asked = selected.filter((b) => QUESTION_BACKENDS.includes(b.name));
+  if (asked.length) return asked;
+  const withIo = selected.filter((b) => b.name !== "memory");
+  return withIo.length ? withIo : selected;
+}
+
 export const sweepsScenario: Scenario = {
   name: "sweeps",
   title: "Engine settings per backend: split threshold, chunk size × concurrency, cost of a HEAD",
   async run(ctx): Promise<ScenarioReport> {
     const suite = suiteOf(ctx);
     const loadStart = loadNow();
-    const thresholdSizes = ctx.quick ? [MiB] : [256 * KiB, 512 * KiB, MiB, 2 * MiB, 4 * MiB, 8 * MiB, 16 * MiB];
+    const thresholdSizes = ctx.quick ? [MiB] : [256 * KiB, MiB, 2 * MiB, 4 * MiB, 16 * MiB];
     const gridSize = ctx.quick ? 32 * MiB : 256 * MiB;
-    const chunks = suite.selection.chunkSizes ?? (ctx.quick ? [4 * MiB, 64 * MiB] : [MiB, 4 * MiB, 8 * MiB, 16 * MiB, 64 * MiB]);
+    const chunks = suite.selection.chunkSizes ?? (ctx.quick ? [4 * MiB, 64 * MiB] : [MiB, 4 * MiB, 16 * MiB, 64 * MiB]);
     const concurrencies = suite.selection.concurrency ?? (ctx.quick ? [8, 32] : [8, 16, 32, 64]);
-    const headSizes = ctx.quick ? [MiB] : [64 * KiB, MiB, 8 * MiB, 64 * MiB];
+    const headSizes = ctx.quick ? [MiB] : [64 * KiB, MiB, 8 * MiB];
+    const backends = sweptBackends(suite.selection.backends);
     const threshold: Section = { results: [] };
     const grid: Section = { results: [] };
     const head: Section = { results: [] };
-    for (const backend of suite.selection.backends) {
+    for (const backend of backends) {
       await thresholdSweep(ctx, backend, thresholdSizes, threshold);
       await gridSweep(ctx, backend, gridSize, chunks, concurrencies, grid);
       await headSweep(ctx, backend, headSizes, head);
@@ -206,10 +222,11 @@ export const sweepsScenario: Scenario = {
         ...c.notes,
         "(A): below 4 MiB the `defaults` column runs exactly what `one request` runs (the object is below `minSplitSize`): its ratio there is an A/A check, the noise floor of this run.",
         "(C): the latency columns of the detail table are per `get`; the headline gives stat − known and probe − known at p50. Backends whose driver opens a reader (file, directio) ignore `knownMeta`: their three variants differ only by the `stat` call.",
+        `Swept: ${backends.map((b) => b.name).join(", ")}. ${SWEPT_NOTE}`,
         `${loadLine(loadStart)}.`,
       ],
       headline: { ...thresholdHeadline(threshold.results), ...b.headline, ...headHeadline(head.results) },
-      params: { thresholdSizes, gridSize, chunks, concurrencies, headSizes, backends: suite.pool.descriptions(), iterations: ctx.iterations },
+      params: { thresholdSizes, gridSize, chunks, concurrencies, headSizes, swept: backends.map((b) => b.name), backends: suite.pool.descriptions(), iterations: ctx.iterations, gridIterations: iterationsFor(ctx, gridSize) },
       raw: all,
       charts: [
         { name: "threshold", title: "sweeps (A): one request vs split", svg: a.charts[0]!.svg },
