@@ -10,8 +10,14 @@ import {
   PartReader,
   RangeConfigError,
   abortErrorFrom,
+  assertKnownOptions,
+  assertOptionsObject,
   checkContentRange,
+  compareKeysUtf8,
   createObjectStore,
+  integerOption,
+  invalidOptionError,
+  normalizePrefix,
   resolveEngineOptions,
   type DriverHead,
   type DriverListOptions,
@@ -76,9 +82,9 @@ export function resolveAzureChecksum(value: unknown): boolean {
     const env = process.env[AZURE_CHECKSUM_ENV]?.trim().toLowerCase();
     if (env === undefined || ["", "off", "false", "0", "no", "none"].includes(env)) return false;
     if (["md5", "on", "true", "1", "yes"].includes(env)) return true;
-    throw configError(`az: ${AZURE_CHECKSUM_ENV} must be md5, on or off, got ${JSON.stringify(process.env[AZURE_CHECKSUM_ENV])}`);
+    throw invalidOptionError(`az: ${AZURE_CHECKSUM_ENV} must be md5, on or off, got ${JSON.stringify(process.env[AZURE_CHECKSUM_ENV])}`);
   }
-  if (typeof value !== "boolean") throw configError(`az: checksum must be a boolean, got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
+  if (typeof value !== "boolean") throw invalidOptionError(`az: checksum must be a boolean, got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
   return value;
 }
 
@@ -102,17 +108,6 @@ const OPTION_KEYS = new Set([
   "allocate",
   "checksum",
 ]);
-
-function configError(message: string): RangeConfigError {
-  return new RangeConfigError(message, { code: "E_INVALID_OPTION" });
-}
-
-function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw configError(`az: ${name} must be an integer between ${min} and ${max}, got ${String(value)}`);
-  }
-  return value;
-}
 
 /** Container names: 3-63 of a-z, 0-9 and single hyphens, starting and ending with a letter or digit; or `$root` / `$web`. */
 export function isValidContainerName(name: unknown): name is string {
@@ -140,39 +135,28 @@ export interface ResolvedAzureOptions {
 
 /** Validates options (not the connection, see `resolveAzureConnection`); throws {@link RangeConfigError} before any I/O. */
 export function resolveAzureOptions(options: AzureStoreOptions): ResolvedAzureOptions {
-  if (typeof options !== "object" || options === null) throw configError("az: options must be an object");
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw configError(`az: unknown option ${key} (known: ${[...OPTION_KEYS].join(", ")})`);
-  }
+  assertOptionsObject(options, "az");
+  assertKnownOptions(options, OPTION_KEYS, "az");
   const { container } = options;
   if (!isValidContainerName(container)) {
-    throw configError(`az: container must be a valid container name (3-63 characters of a-z, 0-9 and single "-"), got ${JSON.stringify(container)}`);
+    throw invalidOptionError(`az: container must be a valid container name (3-63 characters of a-z, 0-9 and single "-"), got ${JSON.stringify(container)}`);
   }
-  let prefix = options.prefix ?? "";
-  if (typeof prefix !== "string") throw configError("az: prefix must be a string");
-  prefix = prefix.replace(/^\/+/, "");
-  if (prefix !== "" && !prefix.endsWith("/")) prefix += "/";
+  const prefix = normalizePrefix(options.prefix, "az");
   const engine = resolveEngineOptions(options.engine);
-  const uploadConcurrency = checkInteger("uploadConcurrency", options.uploadConcurrency ?? 4, 1, 64);
+  const uploadConcurrency = integerOption("az", "uploadConcurrency", options.uploadConcurrency ?? 4, 1, 64);
   return {
     container,
     prefix,
-    blockUploadThreshold: checkInteger("blockUploadThreshold", options.blockUploadThreshold ?? 16 * MiB, 1, 5000 * MiB),
-    blockSize: checkInteger("blockSize", options.blockSize ?? 8 * MiB, 1 * MiB, MAX_BLOCK_SIZE),
+    blockUploadThreshold: integerOption("az", "blockUploadThreshold", options.blockUploadThreshold ?? 16 * MiB, 1, 5000 * MiB),
+    blockSize: integerOption("az", "blockSize", options.blockSize ?? 8 * MiB, 1 * MiB, MAX_BLOCK_SIZE),
     uploadConcurrency,
     // Twice the concurrency leaves room for a second read or a put at the same time (and hedged ranges).
-    maxSockets: checkInteger("maxSockets", options.maxSockets ?? 2 * Math.max(engine.maxConcurrentRanges, uploadConcurrency), 1, 65_536),
-    maxTries: checkInteger("maxTries", options.maxTries ?? 3, 1, 20),
+    maxSockets: integerOption("az", "maxSockets", options.maxSockets ?? 2 * Math.max(engine.maxConcurrentRanges, uploadConcurrency), 1, 65_536),
+    maxTries: integerOption("az", "maxTries", options.maxTries ?? 3, 1, 20),
     checksum: resolveAzureChecksum(options.checksum),
     socketTimeoutMs: engine.rangeTimeoutMs + 1_000,
   };
 }
-
-/** UTF-8 byte order (= code point order); JS `<` compares UTF-16 units. */
-function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
-}
-
 
 const ignore = () => {};
 
@@ -562,7 +546,7 @@ export class AzureDriver implements StoreDriver {
           if (!key || !common.name.startsWith(root)) continue;
           entries.push({ key, size: 0, isPrefix: true });
         }
-        if (segment.blobPrefixes?.length) entries.sort((a, b) => compareKeys(a.key, b.key));
+        if (segment.blobPrefixes?.length) entries.sort((a, b) => compareKeysUtf8(a.key, b.key));
         yield* entries;
       }
     } finally {
@@ -644,7 +628,7 @@ export class AzureDriver implements StoreDriver {
 /** An {@link ObjectStore} on an Azure Blob Storage container (or Azurite). */
 export function createAzureStore(options: AzureStoreOptions): ObjectStore {
   const driver = new AzureDriver(options);
-  if (options.allocate !== undefined && typeof options.allocate !== "function") throw configError("az: allocate must be a function");
+  if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("az: allocate must be a function");
   return createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.allocate ? { allocate: options.allocate } : {}),

@@ -52,6 +52,14 @@ export {
   type ResolvedRetryOptions,
   type RetryOptions,
 } from "./engine/options.js";
+export {
+  assertKnownOptions,
+  assertOptionsObject,
+  compareKeysUtf8,
+  integerOption,
+  invalidOptionError,
+  normalizePrefix,
+} from "./options-check.js";
 export { MIN_PLANNED_RANGE, assertValidSize, chooseRangeSize, planRanges, type PlannedRange } from "./engine/plan.js";
 export {
   RangeEngine,

@@ -1,5 +1,5 @@
 import type { BucketCallOptions, BucketInfo, BucketManager } from "@range/core";
-import { BackendError, RangeConfigError, abortErrorFrom } from "@range/core";
+import { BackendError, RangeConfigError, abortErrorFrom, assertOptionsObject } from "@range/core";
 import { mapGcsError } from "./errors.js";
 import { createStorageClient, resolveGcsConnection, type GcsConnectionOptions } from "./gcs-store.js";
 
@@ -25,7 +25,7 @@ async function client(options: GcsBucketOptions | undefined, needsProject: boole
 /** The connection settings out of a store's options (which may also hold engine, prefix, ...). */
 function pickConnection(options: GcsBucketOptions | undefined): GcsConnectionOptions {
   if (options === undefined) return {};
-  if (typeof options !== "object" || options === null) throw new RangeConfigError("gs: options must be an object", { code: "E_INVALID_OPTION" });
+  assertOptionsObject(options, "gs");
   const { projectId, apiEndpoint, credentials, keyFilename, useAuthWithCustomEndpoint, storageOptions } = options;
   return {
     ...(projectId !== undefined ? { projectId } : {}),

@@ -7,13 +7,19 @@ import {
   InvalidRangeError,
   RangeConfigError,
   abortErrorFrom,
+  assertKnownOptions,
+  assertOptionsObject,
+  compareKeysUtf8,
   crc32c,
   crcToBase64,
   StallTimer,
   TimeoutError,
   checkContentRange,
   createObjectStore,
+  integerOption,
+  invalidOptionError,
   isRangeStoreError,
+  normalizePrefix,
   resolveEngineOptions,
   verifyChecksum,
   type ExpectedChecksum,
@@ -105,17 +111,6 @@ const OPTION_KEYS = new Set([
 const EMULATOR_PROJECT = "range-emulator";
 const UPLOAD_CHUNK_ALIGNMENT = 256 * 1024;
 
-function configError(message: string): RangeConfigError {
-  return new RangeConfigError(message, { code: "E_INVALID_OPTION" });
-}
-
-function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw configError(`gs: ${name} must be an integer between ${min} and ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 function envValue(name: string): string | undefined {
   const value = process.env[name];
   return value === undefined || value.trim() === "" ? undefined : value.trim();
@@ -128,11 +123,11 @@ function normalizeEndpoint(value: string, from: string, bareIsHttp: boolean): st
   try {
     url = new URL(withScheme);
   } catch {
-    throw configError(`gs: ${from} ${JSON.stringify(value)} is not a URL (expected e.g. http://127.0.0.1:4443)`);
+    throw invalidOptionError(`gs: ${from} ${JSON.stringify(value)} is not a URL (expected e.g. http://127.0.0.1:4443)`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw configError(`gs: ${from} must be http(s), got ${url.protocol}`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalidOptionError(`gs: ${from} must be http(s), got ${url.protocol}`);
   if (url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
-    throw configError(`gs: ${from} takes no query, fragment or user info`);
+    throw invalidOptionError(`gs: ${from} takes no query, fragment or user info`);
   }
   return `${url.origin}${url.pathname.replace(/\/+$/, "").replace(/\/storage\/v1$/, "")}`;
 }
@@ -154,14 +149,14 @@ export function resolveGcsConnection(options: GcsConnectionOptions): ResolvedGcs
         ? normalizeEndpoint(envValue("STORAGE_EMULATOR_HOST")!, "STORAGE_EMULATOR_HOST", true)
         : undefined;
   if (options.useAuthWithCustomEndpoint !== undefined && typeof options.useAuthWithCustomEndpoint !== "boolean") {
-    throw configError("gs: useAuthWithCustomEndpoint must be a boolean");
+    throw invalidOptionError("gs: useAuthWithCustomEndpoint must be a boolean");
   }
   if (options.credentials !== undefined && (typeof options.credentials !== "object" || options.credentials === null)) {
-    throw configError("gs: credentials must be a service account key object ({ client_email, private_key, ... })");
+    throw invalidOptionError("gs: credentials must be a service account key object ({ client_email, private_key, ... })");
   }
   if (options.keyFilename !== undefined) checkString("keyFilename", options.keyFilename);
   if (options.storageOptions !== undefined && (typeof options.storageOptions !== "object" || options.storageOptions === null)) {
-    throw configError("gs: storageOptions must be an object");
+    throw invalidOptionError("gs: storageOptions must be an object");
   }
   const authenticate = apiEndpoint === undefined || options.useAuthWithCustomEndpoint === true;
   const projectId =
@@ -173,7 +168,7 @@ export function resolveGcsConnection(options: GcsConnectionOptions): ResolvedGcs
 }
 
 function checkString(name: string, value: unknown): string {
-  if (typeof value !== "string" || value.trim() === "") throw configError(`gs: ${name} must be a non-empty string`);
+  if (typeof value !== "string" || value.trim() === "") throw invalidOptionError(`gs: ${name} must be a non-empty string`);
   return value;
 }
 
@@ -196,38 +191,33 @@ export interface ResolvedGcsOptions extends ResolvedGcsConnection {
 
 /** Validates options and resolves settings from the environment; throws {@link RangeConfigError} before any I/O. */
 export function resolveGcsOptions(options: GcsStoreOptions): ResolvedGcsOptions {
-  if (typeof options !== "object" || options === null) throw configError("gs: options must be an object");
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw configError(`gs: unknown option ${key} (known: ${[...OPTION_KEYS].join(", ")})`);
-  }
+  assertOptionsObject(options, "gs");
+  assertKnownOptions(options, OPTION_KEYS, "gs");
   const { bucket } = options;
   // GCS bucket names: 3-63 characters (up to 222 with dots), lowercase letters, digits, "-", "_", ".".
   if (typeof bucket !== "string" || !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(bucket)) {
-    throw configError(`gs: bucket must be a valid bucket name (lowercase letters, digits, "-", "_", "."), got ${JSON.stringify(bucket)}`);
+    throw invalidOptionError(`gs: bucket must be a valid bucket name (lowercase letters, digits, "-", "_", "."), got ${JSON.stringify(bucket)}`);
   }
-  let prefix = options.prefix ?? "";
-  if (typeof prefix !== "string") throw configError("gs: prefix must be a string");
-  prefix = prefix.replace(/^\/+/, "");
-  if (prefix !== "" && !prefix.endsWith("/")) prefix += "/";
+  const prefix = normalizePrefix(options.prefix, "gs");
   const connection = resolveGcsConnection(options);
   const engine = resolveEngineOptions(options.engine);
   const resumableChunkSize =
-    options.resumableChunkSize === undefined ? undefined : checkInteger("resumableChunkSize", options.resumableChunkSize, UPLOAD_CHUNK_ALIGNMENT, 5 * 1024 * MiB);
+    options.resumableChunkSize === undefined ? undefined : integerOption("gs", "resumableChunkSize", options.resumableChunkSize, UPLOAD_CHUNK_ALIGNMENT, 5 * 1024 * MiB);
   if (resumableChunkSize !== undefined && resumableChunkSize % UPLOAD_CHUNK_ALIGNMENT !== 0) {
-    throw configError(`gs: resumableChunkSize must be a multiple of 256 KiB (GCS's rule), got ${resumableChunkSize}`);
+    throw invalidOptionError(`gs: resumableChunkSize must be a multiple of 256 KiB (GCS's rule), got ${resumableChunkSize}`);
   }
-  if (options.verifyChecksums !== undefined && typeof options.verifyChecksums !== "boolean") throw configError("gs: verifyChecksums must be a boolean");
+  if (options.verifyChecksums !== undefined && typeof options.verifyChecksums !== "boolean") throw invalidOptionError("gs: verifyChecksums must be a boolean");
   return {
     ...connection,
     bucket,
     prefix,
-    resumableThreshold: checkInteger("resumableThreshold", options.resumableThreshold ?? 8 * MiB, 1, Number.MAX_SAFE_INTEGER),
+    resumableThreshold: integerOption("gs", "resumableThreshold", options.resumableThreshold ?? 8 * MiB, 1, Number.MAX_SAFE_INTEGER),
     resumableChunkSize,
     verifyChecksums: options.verifyChecksums ?? true,
-    listPageSize: checkInteger("listPageSize", options.listPageSize ?? 1000, 1, 1000),
+    listPageSize: integerOption("gs", "listPageSize", options.listPageSize ?? 1000, 1, 1000),
     // Every range of a get holds a socket; with fewer sockets than ranges, ranges queue inside the agent while their
     // stall timers run. Twice the concurrency leaves room for a second read at the same time.
-    maxSockets: checkInteger("maxSockets", options.maxSockets ?? Math.max(16, 2 * engine.maxConcurrentRanges), 1, 65_536),
+    maxSockets: integerOption("gs", "maxSockets", options.maxSockets ?? Math.max(16, 2 * engine.maxConcurrentRanges), 1, 65_536),
     requestTimeoutMs: engine.rangeTimeoutMs,
   };
 }
@@ -247,11 +237,6 @@ function header(headers: MediaResponse["headers"], name: string): string | undef
 function contentLengthOf(headers: MediaResponse["headers"]): number | undefined {
   const value = Number(header(headers, "content-length") ?? Number.NaN);
   return Number.isSafeInteger(value) ? value : undefined;
-}
-
-/** UTF-8 byte order (= code point order), which GCS lists in; JS `<` compares UTF-16 units. */
-function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 interface Loaded {
@@ -747,12 +732,12 @@ export class GcsDriver implements StoreDriver {
       }
       // A prefix sorting after this page's last object may belong to a later page: keep it until then.
       const last = entries.at(-1)?.key;
-      const now = pageToken === undefined ? pending : last === undefined ? [] : pending.filter((p) => compareKeys(p, last) < 0);
+      const now = pageToken === undefined ? pending : last === undefined ? [] : pending.filter((p) => compareKeysUtf8(p, last) < 0);
       if (now.length > 0) {
         const taken = new Set(now);
         pending = pending.filter((p) => !taken.has(p));
         for (const key of now) entries.push({ key, size: 0, isPrefix: true });
-        entries.sort((a, b) => compareKeys(a.key, b.key));
+        entries.sort((a, b) => compareKeysUtf8(a.key, b.key));
       }
       yield* entries;
     } while (pageToken !== undefined);
@@ -777,7 +762,7 @@ async function* oneChunk(bytes: Uint8Array): AsyncIterable<Uint8Array> {
 /** An {@link ObjectStore} on a Google Cloud Storage bucket (or fake-gcs-server). */
 export function createGcsStore(options: GcsStoreOptions): ObjectStore {
   const driver = new GcsDriver(options);
-  if (options.allocate !== undefined && typeof options.allocate !== "function") throw configError("gs: allocate must be a function");
+  if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("gs: allocate must be a function");
   return createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.allocate ? { allocate: options.allocate } : {}),

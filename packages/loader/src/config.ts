@@ -1,4 +1,4 @@
-import { RangeConfigError, resolveEngineOptions, type ObjectMeta, type RangeEngineOptions } from "@range/core";
+import { RangeConfigError, integerOption, resolveEngineOptions, type ObjectMeta, type RangeEngineOptions } from "@range/core";
 
 export interface LoaderConfig {
   /** Items per batch. Default 32. */
@@ -60,11 +60,7 @@ function fail(message: string): never {
 }
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    fail(`${name} must be an integer between ${min} and ${max}, got ${String(value)}`);
-  }
-  return value;
+  return value === undefined ? fallback : integerOption("loader", name, value, min, max);
 }
 
 function flag(name: string, value: unknown, fallback: boolean): boolean {

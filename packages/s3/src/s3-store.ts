@@ -20,9 +20,15 @@ import {
   backoffDelay,
   checkContentRange,
   checksumBase64,
+  compareKeysUtf8,
   createChecksum,
   createObjectStore,
   createReadAgent,
+  assertKnownOptions,
+  assertOptionsObject,
+  integerOption,
+  invalidOptionError,
+  normalizePrefix,
   readBodyInto,
   resolveEngineOptions,
   sleep,
@@ -136,17 +142,6 @@ const OPTION_KEYS = new Set([
   "allocate",
 ]);
 
-function configError(message: string): RangeConfigError {
-  return new RangeConfigError(message, { code: "E_INVALID_OPTION" });
-}
-
-function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw configError(`s3: ${name} must be an integer between ${min} and ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 function envValue(name: string): string | undefined {
   const value = process.env[name];
   return value === undefined || value.trim() === "" ? undefined : value.trim();
@@ -184,36 +179,31 @@ export interface ResolvedS3Options {
 
 /** Validates options and resolves settings from the environment; throws {@link RangeConfigError} before any I/O. */
 export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
-  if (typeof options !== "object" || options === null) throw configError("s3: options must be an object");
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw configError(`s3: unknown option ${key} (known: ${[...OPTION_KEYS].join(", ")})`);
-  }
+  assertOptionsObject(options, "s3");
+  assertKnownOptions(options, OPTION_KEYS, "s3");
   const { bucket } = options;
   if (typeof bucket !== "string" || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw configError(`s3: bucket must be a valid bucket name (3-63 characters of a-z, 0-9, ".", "-"), got ${JSON.stringify(bucket)}`);
+    throw invalidOptionError(`s3: bucket must be a valid bucket name (3-63 characters of a-z, 0-9, ".", "-"), got ${JSON.stringify(bucket)}`);
   }
-  let prefix = options.prefix ?? "";
-  if (typeof prefix !== "string") throw configError("s3: prefix must be a string");
-  prefix = prefix.replace(/^\/+/, "");
-  if (prefix !== "" && !prefix.endsWith("/")) prefix += "/";
+  const prefix = normalizePrefix(options.prefix, "s3");
 
   const { endpoints, source: endpointSource } = resolveEndpoints(options);
   const endpoint = endpoints[0];
   const endpointStrategy = resolveEndpointStrategy(options.endpointStrategy);
   if (options.endpointRecovery !== undefined && (typeof options.endpointRecovery !== "object" || options.endpointRecovery === null)) {
-    throw configError("s3: endpointRecovery must be an object like { baseDelayMs: 1000, maxDelayMs: 30000 }");
+    throw invalidOptionError("s3: endpointRecovery must be an object like { baseDelayMs: 1000, maxDelayMs: 30000 }");
   }
   // A custom endpoint (MinIO, SeaweedFS, ...) does not care about the region, but SigV4 needs one.
   const region = options.region ?? envValue("AWS_REGION") ?? envValue("AWS_DEFAULT_REGION") ?? (endpoint !== undefined ? "us-east-1" : undefined);
-  if (options.forcePathStyle !== undefined && typeof options.forcePathStyle !== "boolean") throw configError("s3: forcePathStyle must be a boolean");
+  if (options.forcePathStyle !== undefined && typeof options.forcePathStyle !== "boolean") throw invalidOptionError("s3: forcePathStyle must be a boolean");
 
   const engine = resolveEngineOptions(options.engine);
-  const partSize = checkInteger("partSize", options.partSize ?? 8 * MiB, MIN_PART_SIZE, MAX_PART_SIZE);
-  const multipartThreshold = checkInteger("multipartThreshold", options.multipartThreshold ?? 16 * MiB, 1, 5 * 1024 * 1024 * MiB);
-  const uploadConcurrency = checkInteger("uploadConcurrency", options.uploadConcurrency ?? 4, 1, 64);
+  const partSize = integerOption("s3", "partSize", options.partSize ?? 8 * MiB, MIN_PART_SIZE, MAX_PART_SIZE);
+  const multipartThreshold = integerOption("s3", "multipartThreshold", options.multipartThreshold ?? 16 * MiB, 1, 5 * 1024 * 1024 * MiB);
+  const uploadConcurrency = integerOption("s3", "uploadConcurrency", options.uploadConcurrency ?? 4, 1, 64);
   // Every range of a get holds a socket: with fewer sockets than ranges, ranges queue inside the agent while their
   // stall timers run. Twice the concurrency leaves room for a second read or a put at the same time.
-  const maxSockets = checkInteger("maxSockets", options.maxSockets ?? 2 * Math.max(engine.maxConcurrentRanges, uploadConcurrency), 1, 65_536);
+  const maxSockets = integerOption("s3", "maxSockets", options.maxSockets ?? 2 * Math.max(engine.maxConcurrentRanges, uploadConcurrency), 1, 65_536);
   return {
     bucket,
     prefix,
@@ -227,8 +217,8 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     partSize,
     uploadConcurrency,
     maxSockets,
-    connectionTimeoutMs: checkInteger("connectionTimeoutMs", options.connectionTimeoutMs ?? 5_000, 1, 600_000),
-    maxAttempts: checkInteger("maxAttempts", options.maxAttempts ?? 3, 1, 20),
+    connectionTimeoutMs: integerOption("s3", "connectionTimeoutMs", options.connectionTimeoutMs ?? 5_000, 1, 600_000),
+    maxAttempts: integerOption("s3", "maxAttempts", options.maxAttempts ?? 3, 1, 20),
     checksum: resolveChecksumOption(options.checksum),
     socketTimeoutMs: engine.rangeTimeoutMs + 1_000,
   };
@@ -238,11 +228,6 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
 export function totalFromContentRange(contentRange: string | undefined): number | undefined {
   const match = contentRange === undefined ? null : /\/(\d+)\s*$/.exec(contentRange);
   return match ? Number(match[1]) : undefined;
-}
-
-/** UTF-8 byte order (= code point order), which S3 lists in; JS `<` compares UTF-16 units. */
-function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 interface Loaded {
@@ -878,7 +863,7 @@ export class S3Driver implements StoreDriver {
         if (!key || !common.Prefix!.startsWith(root)) continue;
         entries.push({ key, size: 0, isPrefix: true });
       }
-      if (page.CommonPrefixes?.length) entries.sort((a, b) => compareKeys(a.key, b.key));
+      if (page.CommonPrefixes?.length) entries.sort((a, b) => compareKeysUtf8(a.key, b.key)); // S3 lists in UTF-8 byte order
       yield* entries;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -955,7 +940,7 @@ export interface S3Store extends ObjectStore {
 /** An {@link ObjectStore} on S3 or an S3-compatible service. */
 export function createS3Store(options: S3StoreOptions): S3Store {
   const driver = new S3Driver(options);
-  if (options.allocate !== undefined && typeof options.allocate !== "function") throw configError("s3: allocate must be a function");
+  if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("s3: allocate must be a function");
   const store = createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.allocate ? { allocate: options.allocate } : {}),
