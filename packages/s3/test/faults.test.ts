@@ -2,8 +2,8 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { downloadFile, isRangeStoreError, type GetOptions, type ObjectStore, type RangeEngineOptions, type RangeStats } from "@range/core";
-import { startFaultProxy, type Fault, type FaultProxy, type FaultRule } from "@range/test-servers";
+import { downloadFile, isRangeStoreError, type ObjectStore, type RangeEngineOptions } from "@range/core";
+import { runReadFaultSuite, startFaultProxy, type Fault, type FaultProxy, type FaultRule } from "@range/test-servers";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createS3Store, type S3StoreOptions } from "../src/index.js";
 import { BUCKET, RUN, bytes, connection, equalBytes } from "./helpers.js";
@@ -76,146 +76,29 @@ function target(size: Size, which: "head" | "ranges" | "any"): Pick<FaultRule, "
   };
 }
 
-interface Outcome {
-  data?: Uint8Array;
-  error?: unknown;
-  stats?: RangeStats;
-  ms: number;
+/** S3's error answer: the proxy's default XML body names the code of the status (503 SlowDown, 500 InternalError). */
+function s3Status(status: number, retryAfter?: number): Fault {
+  return { kind: "status", status, ...(retryAfter !== undefined ? { retryAfter } : {}) };
 }
 
-async function timedGet(store: ObjectStore, size: Size, opts: GetOptions = {}): Promise<Outcome> {
-  const started = performance.now();
-  let stats: RangeStats | undefined;
-  try {
-    const data = await store.get(KEYS[size], { ...opts, onStats: (s) => (stats = s) });
-    return { data, ms: performance.now() - started, ...(stats ? { stats } : {}) };
-  } catch (error) {
-    return { error, ms: performance.now() - started };
-  }
-}
-
-function expectExact(outcome: Outcome, size: Size): void {
-  if (outcome.error) throw outcome.error;
-  expect(outcome.data?.length).toBe(SOURCE[size].length);
-  expect(equalBytes(outcome.data!, SOURCE[size])).toBe(true);
-}
-
-function expectTyped(outcome: Outcome, name: string, code?: string): void {
-  expect(outcome.data, "expected a rejection, got data").toBeUndefined();
-  expect(isRangeStoreError(outcome.error), `not a typed error: ${String(outcome.error)}`).toBe(true);
-  expect((outcome.error as Error).name).toBe(name);
-  if (code !== undefined) expect((outcome.error as { code: string }).code).toBe(code);
-}
-
-/**
- * Faults that a retry recovers from, each fired ONCE: on the head request (the first range, which also learns the
- * size) or on one later range. `headOfLarge` says what a fault on a large object's head leads to when that is not
- * exact bytes: a total that is wrong on the response the read planned with shows up as every later range naming
- * another size, which no retry of those ranges can fix.
- */
-const TRANSIENT: { name: string; fault: Fault; headOfLarge?: { name: string; code: string } }[] = [
-  { name: "connection reset mid-body", fault: { kind: "reset", afterBytes: 64 * KiB } },
-  { name: "connection reset before the body", fault: { kind: "reset", afterBytes: 0 } },
-  { name: "stall after N bytes", fault: { kind: "stall", afterBytes: 100 * KiB } },
-  { name: "stall before the headers", fault: { kind: "stall", during: "headers" } },
-  { name: "503 SlowDown", fault: { kind: "status", status: 503, code: "SlowDown" } },
-  { name: "500 InternalError", fault: { kind: "status", status: 500 } },
-  { name: "429 with Retry-After", fault: { kind: "status", status: 429, retryAfter: 0 } },
-  { name: "body truncated (connection closed)", fault: { kind: "truncate", bytes: 10 * KiB } },
-  { name: "body truncated (short Content-Length)", fault: { kind: "truncate", bytes: 10 * KiB, mode: "content-length" } },
-  { name: "Content-Range shifted", fault: { kind: "content-range", shift: 1 } },
-  {
-    name: "Content-Range total too small",
-    fault: { kind: "content-range", totalDelta: -1 },
-    headOfLarge: { name: "IntegrityError", code: "E_SIZE_MISMATCH" },
-  },
-  {
-    name: "Content-Range total too large",
-    fault: { kind: "content-range", totalDelta: 1 },
-    headOfLarge: { name: "IntegrityError", code: "E_SIZE_MISMATCH" },
-  },
-];
-
-describe("transient faults: exact bytes after a retry", () => {
-  for (const { name, fault, headOfLarge } of TRANSIENT) {
-    describe(name, () => {
-      it("on one range of a large object (engine, several ranges): exact bytes, retries = 1", async () => {
-        proxy.setRules([{ ...target("large", "ranges"), nth: 2, fault }]);
-        const outcome = await timedGet(proxiedStore(), "large");
-        expectExact(outcome, "large");
-        expect(proxy.stats().faults).toBe(1);
-        expect(outcome.stats?.retries).toBe(1);
-        expect(outcome.stats?.ranges).toBe(7);
-        expect(outcome.ms).toBeLessThan(WORST_CASE_MS);
-      });
-
-      it(`on the head request of a large object: ${headOfLarge ? `${headOfLarge.name} ${headOfLarge.code}` : "exact bytes, retries = 1"}`, async () => {
-        proxy.setRules([{ ...target("large", "head"), nth: 1, fault }]);
-        const outcome = await timedGet(proxiedStore(), "large");
-        expect(proxy.stats().faults).toBe(1);
-        expect(outcome.ms).toBeLessThan(WORST_CASE_MS);
-        if (headOfLarge) {
-          expectTyped(outcome, headOfLarge.name, headOfLarge.code);
-          return;
-        }
-        expectExact(outcome, "large");
-        expect(outcome.stats?.retries).toBe(1);
-      });
-
-      it("on the single request of a small object: exact bytes, retries = 1", async () => {
-        proxy.setRules([{ ...target("small", "any"), nth: 1, fault }]);
-        const outcome = await timedGet(proxiedStore(), "small");
-        expectExact(outcome, "small");
-        expect(proxy.stats().faults).toBe(1);
-        expect(outcome.stats?.retries).toBe(1);
-        expect(outcome.ms).toBeLessThan(WORST_CASE_MS);
-      });
-    });
-  }
-});
-
-/** Faults that never go away: the read must give up with the right typed error, after exactly `attempts` tries. */
-const PERSISTENT: { name: string; fault: Fault; error: string; code: string }[] = [
-  { name: "connection reset mid-body", fault: { kind: "reset", afterBytes: 64 * KiB }, error: "BackendError", code: "E_NETWORK" },
-  { name: "stall after N bytes", fault: { kind: "stall", afterBytes: 64 * KiB }, error: "TimeoutError", code: "E_TIMEOUT" },
-  { name: "stall before the headers", fault: { kind: "stall", during: "headers" }, error: "TimeoutError", code: "E_TIMEOUT" },
-  { name: "latency beyond the stall timeout", fault: { kind: "latency", ms: 5_000 }, error: "TimeoutError", code: "E_TIMEOUT" },
-  { name: "503 SlowDown", fault: { kind: "status", status: 503 }, error: "BackendError", code: "E_THROTTLED" },
-  { name: "500 InternalError", fault: { kind: "status", status: 500 }, error: "BackendError", code: "E_SERVER" },
-  { name: "429 Too Many Requests", fault: { kind: "status", status: 429, retryAfter: 0 }, error: "BackendError", code: "E_THROTTLED" },
-  { name: "body truncated (connection closed)", fault: { kind: "truncate", bytes: 1000 }, error: "BackendError", code: "E_NETWORK" },
-  { name: "body truncated (short Content-Length)", fault: { kind: "truncate", bytes: 1000, mode: "content-length" }, error: "IntegrityError", code: "E_BAD_CONTENT_RANGE" },
-  { name: "Content-Range shifted", fault: { kind: "content-range", shift: 4096 }, error: "IntegrityError", code: "E_BAD_CONTENT_RANGE" },
-];
-
-describe("persistent faults: a typed error after exactly `attempts` tries, in bounded time", () => {
-  const PERSISTENT_TIMEOUT_MS = 800;
-  const retry = { attempts: 3, baseDelayMs: 20, maxDelayMs: 200 };
-  const engine: RangeEngineOptions = { ...ENGINE, rangeTimeoutMs: PERSISTENT_TIMEOUT_MS, retry };
-  const bound = retry.attempts * (PERSISTENT_TIMEOUT_MS + retry.maxDelayMs) + 2_000;
-  for (const { name, fault, error, code } of PERSISTENT) {
-    it(`${name}: ${error} ${code} (small object; large object, one range)`, async () => {
-      const store = proxiedStore({ engine });
-      proxy.setRules([{ ...target("small", "any"), fault }]);
-      const small = await timedGet(store, "small");
-      expectTyped(small, error, code);
-      expect((small.error as { retryable: boolean }).retryable).toBe(true);
-      expect(proxy.count({ fault: true })).toBe(retry.attempts);
-      expect(small.ms).toBeLessThan(bound);
-
-      proxy.setRules([{ ...target("large", "ranges"), range: /^bytes=2097152-/, fault }]);
-      proxy.resetStats();
-      const large = await timedGet(store, "large");
-      expectTyped(large, error, code);
-      expect(proxy.count({ fault: true })).toBe(retry.attempts);
-      expect(large.ms).toBeLessThan(bound);
-      if (code === "E_TIMEOUT") {
-        // Every try waited for the stall timer: the timeout is neither skipped nor stretched.
-        expect(small.ms).toBeGreaterThanOrEqual(retry.attempts * PERSISTENT_TIMEOUT_MS - 50);
-        expect((small.error as Error).message).toMatch(/made no progress for 800 ms \(3 attempts\)/);
-      }
-    });
-  }
+/** The transient and persistent fault tables shared by every cloud backend (@range/test-servers). */
+const { timedGet, expectExact } = runReadFaultSuite({
+  vitest: { describe, it, expect },
+  proxy: () => proxy,
+  proxiedStore,
+  engine: ENGINE,
+  keys: KEYS,
+  source: SOURCE,
+  largeRanges: 7,
+  rangeSize: 1 * MiB,
+  target,
+  statusFault: s3Status,
+  statusNames: { 503: "503 SlowDown", 500: "500 InternalError" },
+  noun: "object",
+  isTyped: isRangeStoreError,
+  downloadFile,
+  chaosPath: new RegExp(`/${RUN}faults/`),
+  name: "s3",
 });
 
 describe("retry layers and hints", () => {
@@ -241,28 +124,9 @@ describe("retry layers and hints", () => {
     expect(large.stats?.retries).toBe(1);
     expect(large.ms).toBeGreaterThanOrEqual(1_000);
   });
-
-  it("latency below the stall timeout: exact bytes, no retries", async () => {
-    proxy.setRules([{ ...target("large", "any"), probability: 0.5, fault: { kind: "latency", ms: 300 } }]);
-    const outcome = await timedGet(proxiedStore(), "large");
-    expectExact(outcome, "large");
-    expect(outcome.stats?.retries).toBe(0);
-    expect(proxy.count({ fault: "latency" })).toBeGreaterThan(0);
-  });
 });
 
 describe("other read paths under faults", () => {
-  it("getStream: a reset and a stall on two ranges still yield the exact bytes, in order", async () => {
-    proxy.setRules([
-      { ...target("large", "ranges"), nth: 2, fault: { kind: "reset", afterBytes: 1000 } },
-      { ...target("large", "ranges"), nth: 4, fault: { kind: "stall", afterBytes: 1000 } },
-    ]);
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of proxiedStore().getStream(KEYS.large)) chunks.push(chunk);
-    expect(equalBytes(Buffer.concat(chunks), LARGE)).toBe(true);
-    expect(proxy.stats().faults).toBe(2);
-  });
-
   it("getRange (one request, outside the engine's plan) gets the same stall timer and retries", async () => {
     const store = proxiedStore();
     proxy.setRules([{ ...target("large", "any"), nth: 1, fault: { kind: "stall", afterBytes: 10 } }]);
@@ -279,43 +143,6 @@ describe("other read paths under faults", () => {
     expect(meta.size).toBe(LARGE.length);
     expect(proxy.count({ method: "HEAD" })).toBe(2);
   });
-
-  it("an abort while a range is stalled rejects AbortError at once, whatever the stall timeout", async () => {
-    proxy.setRules([{ ...target("large", "ranges"), fault: { kind: "stall", afterBytes: 1000 } }]);
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 300);
-    const outcome = await timedGet(proxiedStore({ engine: { ...ENGINE, rangeTimeoutMs: 60_000 } }), "large", { signal: controller.signal });
-    expect((outcome.error as Error).name).toBe("AbortError");
-    expect(outcome.ms).toBeLessThan(1_000);
-  });
-
-  it("seeded chaos (resets, 503s, truncations, each on 5% of GETs): every read is exact or a typed error", async () => {
-    const fault = (f: Fault): FaultRule => ({ method: "GET", path: new RegExp(`/${RUN}faults/`), probability: 0.05, fault: f });
-    proxy.setRules([
-      fault({ kind: "reset", afterBytes: 32 * KiB }),
-      fault({ kind: "status", status: 503 }),
-      fault({ kind: "truncate", bytes: 5000 }),
-    ]);
-    const store = proxiedStore({ engine: { ...ENGINE, rangeTimeoutMs: 500 } });
-    const tally = { exact: 0, typed: 0, retries: 0 };
-    for (let i = 0; i < 24; i++) {
-      const size: Size = i % 3 === 0 ? "large" : "small";
-      const outcome = await timedGet(store, size);
-      if (outcome.data) {
-        expectExact(outcome, size);
-        tally.exact++;
-        tally.retries += outcome.stats!.retries;
-      } else {
-        expect(isRangeStoreError(outcome.error), String(outcome.error)).toBe(true);
-        tally.typed++;
-      }
-    }
-    expect(tally.exact + tally.typed).toBe(24);
-    expect(proxy.stats().faults).toBeGreaterThan(0);
-    // With 4 tries per range, a 15% fault rate almost never exhausts one: retries absorb the faults.
-    expect(tally.retries).toBeGreaterThan(0);
-    console.info(`chaos: ${JSON.stringify({ ...tally, ...proxy.stats() })}`);
-  });
 });
 
 describe("downloadFile under faults: the file is whole or absent", () => {
@@ -325,26 +152,6 @@ describe("downloadFile under faults: the file is whole or absent", () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
-  });
-
-  it("a transient reset on one range: the file has the exact bytes", async () => {
-    proxy.setRules([{ ...target("large", "ranges"), nth: 3, fault: { kind: "reset", afterBytes: 100 } }]);
-    let stats: RangeStats | undefined;
-    await downloadFile(proxiedStore(), KEYS.large, join(dir, "ok.bin"), { onStats: (s) => (stats = s) });
-    expect(equalBytes(await readFile(join(dir, "ok.bin")), LARGE)).toBe(true);
-    expect(stats?.retries).toBe(1);
-    expect(await readdir(dir)).toEqual(["ok.bin"]);
-  });
-
-  it("a persistent fault on one range: rejects typed, leaves no file and no temporary file", async () => {
-    proxy.setRules([{ ...target("large", "ranges"), range: /^bytes=3145728-/, fault: { kind: "status", status: 500 } }]);
-    const path = join(dir, "failed", "big.bin");
-    const error = await downloadFile(proxiedStore(), KEYS.large, path).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect((error as Error).name).toBe("BackendError");
-    expect(await readdir(join(dir, "failed"))).toEqual([]);
   });
 
   it("an existing file is left untouched when a download over it fails", async () => {

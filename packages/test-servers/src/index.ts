@@ -34,6 +34,21 @@ export {
   type ProxiedRequest,
   type RequestFilter,
 } from "./fault-proxy/index.js";
+export {
+  runReadFaultSuite,
+  type FaultObjectSize,
+  type FaultReadOutcome,
+  type FaultReadStats,
+  type FaultReadStore,
+  type FaultSuiteEngine,
+  type FaultSuiteMatchers,
+  type FaultSuiteVitest,
+  type FaultTargetRequest,
+  type PersistentFaultRow,
+  type ReadFaultKit,
+  type ReadFaultSuiteOptions,
+  type TransientFaultRow,
+} from "./fault-proxy/read-fault-suite.js";
 export { AZURITE_VERSION, installAzurite, type AzuriteInstall, type InstallAzuriteOptions } from "./azurite/install.js";
 export {
   azureBlobRequest,
