@@ -6,10 +6,10 @@
 // for the previous one's 256 MiB of garbage). Besides the time, each variant reports the CPU seconds Azurite and this
 // process spent on it, to show which side is the limit.
 import { randomFillSync } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
-import { startAzurite } from "@range/test-servers";
+import { cpuSecondsOf, measureOtherLoad, median, mibPerSecond, opsPerSecond, ownCpuSeconds, spread, startAzurite, waitForQuiet } from "@range/test-servers";
 import { createAzureStore } from "../dist/index.js";
 
 const MiB = 1024 * 1024;
@@ -25,46 +25,16 @@ const BLOCK = 8 * MiB;
 const CONCURRENCY = 32;
 const jsonOut = arg("--json", undefined);
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-/** The middle half of the samples, as "p25-p75". */
-const spread = (xs) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return `${sorted[Math.floor((sorted.length - 1) / 4)].toFixed(0)}-${sorted[Math.ceil(((sorted.length - 1) * 3) / 4)].toFixed(0)}`;
-};
-const mbps = (bytes, ms) => bytes / MiB / (ms / 1000);
+const mbps = mibPerSecond;
 
 // The machine may be shared: wait (up to 10 min) for a quiet moment, and report what else ran during each section.
-const quietDeadline = Date.now() + (args.includes("--no-wait") ? 0 : 10 * 60_000);
-while (loadavg()[0] > 1.5 && Date.now() < quietDeadline) await new Promise((r) => setTimeout(r, 5_000));
+await waitForQuiet(1.5, args.includes("--no-wait") ? 0 : 10 * 60_000);
 console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(" ")}${globalThis.gc ? "" : " (run with --expose-gc for a GC before each read)"}`);
 
 const server = await startAzurite({ containers: ["bench"], inMemory: args.includes("--in-memory") });
-const procStat = () => {
-  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return { idle: fields[3] + fields[4], total: fields.reduce((a, b) => a + b, 0) };
-};
-/** CPU seconds of a process (user + system). */
-const cpuOf = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
-const ownCpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
+const cpuOf = cpuSecondsOf;
 /** Cores busy with other work (not this process, not Azurite) while `fn` ran. */
-async function otherLoad(fn) {
-  const s0 = procStat();
-  const a0 = cpuOf(server.pids[0]);
-  const n0 = ownCpu();
-  const t0 = performance.now();
-  const value = await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  const s1 = procStat();
-  const busy = (1 - (s1.idle - s0.idle) / (s1.total - s0.total)) * cpus().length;
-  const ours = (cpuOf(server.pids[0]) - a0 + ownCpu() - n0) / seconds;
-  return { value, other: Math.max(0, busy - ours) };
-}
+const otherLoad = (fn) => measureOtherLoad(fn, [server.pids[0]]);
 
 const results = {
   machine: `${process.platform} ${process.arch}, ${cpus().length} cores, node ${process.version}`,
@@ -131,10 +101,10 @@ try {
     for (let run = 0; run < RUNS; run++) {
       for (const [name, fn] of [...entries.slice(run % entries.length), ...entries.slice(0, run % entries.length)]) {
         const a0 = cpuOf(server.pids[0]);
-        const c0 = ownCpu();
+        const c0 = ownCpuSeconds();
         samples[name].ms.push(await time(fn, BIG));
         samples[name].azuriteCpu.push(cpuOf(server.pids[0]) - a0);
-        samples[name].clientCpu.push(ownCpu() - c0);
+        samples[name].clientCpu.push(ownCpuSeconds() - c0);
       }
     }
   });
@@ -163,20 +133,7 @@ try {
   }
 
   // Many 1 MiB blobs, SMALL_CONCURRENCY at a time: ops/s.
-  async function opsPerSec(read) {
-    globalThis.gc?.();
-    const t0 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: SMALL_CONCURRENCY }, async () => {
-        while (next < smallKeys.length) {
-          const data = await read(smallKeys[next++]);
-          if (data.length !== MiB) throw new Error("short read");
-        }
-      }),
-    );
-    return smallKeys.length / ((performance.now() - t0) / 1000);
-  }
+  const opsPerSec = (read) => opsPerSecond(smallKeys, SMALL_CONCURRENCY, MiB, read);
   const smallVariants = {
     "single download() stream": singleDownload,
     "store.get (1 ranged download each)": (key) => store.get(key),

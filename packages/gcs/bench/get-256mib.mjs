@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Storage, TransferManager } from "@google-cloud/storage";
 import { allocateAligned, allocatorKind } from "@range/aligned-memory";
 import { RangeEngine } from "@range/core";
-import { startFakeGcsServer } from "@range/test-servers";
+import { cpuSecondsOf, median, mibPerSecond, opsPerSecond, startFakeGcsServer, waitForQuiet } from "@range/test-servers";
 import { createGcsStore } from "../dist/index.js";
 
 const MiB = 1024 * 1024;
@@ -24,21 +24,16 @@ const SMALL_COUNT = quick ? 32 : 128;
 const SMALL_CONCURRENCY = 16;
 const jsonOut = arg("--json", undefined);
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const mbps = (bytes, ms) => bytes / MiB / (ms / 1000);
+const mbps = mibPerSecond;
 
 // The machine may be shared: wait (up to 10 min) for a quiet moment.
-const quietDeadline = Date.now() + (args.includes("--no-wait") ? 0 : 10 * 60_000);
-while (loadavg()[0] > 1.2 && Date.now() < quietDeadline) await new Promise((r) => setTimeout(r, 5_000));
+await waitForQuiet(1.2, args.includes("--no-wait") ? 0 : 10 * 60_000);
 console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(" ")} (${cpus().length} cores), node ${process.version}`);
 
 const server = await startFakeGcsServer({ buckets: ["bench"], logLevel: "error" });
 // Prefer tmpfs for the file TransferManager must write: it measures the download, not the disk.
 const scratch = mkdtempSync(join(readFileSync("/proc/mounts", "utf8").includes(" /dev/shm ") ? "/dev/shm" : tmpdir(), "range-gcs-bench-"));
-const cpuSeconds = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
+const cpuSeconds = cpuSecondsOf;
 const results = { machine: `${process.platform} ${process.arch}, node ${process.version}`, object: BIG, runs: RUNS, rows: [] };
 try {
   const store = createGcsStore({ bucket: "bench", apiEndpoint: server.endpoint });
@@ -162,19 +157,7 @@ try {
   }
 
   // Many 1 MiB objects, SMALL_CONCURRENCY at a time: ops/s.
-  async function opsPerSec(read) {
-    const t0 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: SMALL_CONCURRENCY }, async () => {
-        while (next < smallKeys.length) {
-          const data = await read(smallKeys[next++]);
-          if (data.length !== MiB) throw new Error("short read");
-        }
-      }),
-    );
-    return smallKeys.length / ((performance.now() - t0) / 1000);
-  }
+  const opsPerSec = (read) => opsPerSecond(smallKeys, SMALL_CONCURRENCY, MiB, read);
   const smallVariants = {
     "file.download() (SDK default: validation on)": async (key) => (await bucket.file(key).download())[0],
     "file.download({ validation: false })": async (key) => (await bucket.file(key).download({ validation: false }))[0],

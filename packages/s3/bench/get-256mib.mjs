@@ -9,14 +9,14 @@
 // into a buffer touched beforehand, one stream and 32 ranges.
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { connect } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { allocateAligned } from "@range/aligned-memory";
-import { startSeaweedFs } from "@range/test-servers";
+import { cpuSecondsOf, measureOtherLoad, median, mibPerSecond, opsPerSecond, ownCpuSeconds, spread, startSeaweedFs, waitForQuiet } from "@range/test-servers";
 import { createS3Store } from "../dist/index.js";
 
 const MiB = 1024 * 1024;
@@ -33,47 +33,17 @@ const CONCURRENCY = 32;
 const jsonOut = arg("--json", undefined);
 const peersDir = fileURLToPath(new URL("../../../.cache/bench-peers/", import.meta.url));
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-/** The middle half of the samples, as "p25-p75". */
-const spread = (xs) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return `${sorted[Math.floor((sorted.length - 1) / 4)].toFixed(0)}-${sorted[Math.ceil(((sorted.length - 1) * 3) / 4)].toFixed(0)}`;
-};
-const mbps = (bytes, ms) => bytes / MiB / (ms / 1000);
+const mbps = mibPerSecond;
 
 // The machine may be shared: wait (up to 10 min) for a quiet moment, and report what else ran during each section.
-const quietDeadline = Date.now() + (args.includes("--no-wait") ? 0 : 10 * 60_000);
-while (loadavg()[0] > 1.5 && Date.now() < quietDeadline) await new Promise((r) => setTimeout(r, 5_000));
+await waitForQuiet(1.5, args.includes("--no-wait") ? 0 : 10 * 60_000);
 console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(" ")}${globalThis.gc ? "" : " (run with --expose-gc for a GC before each read)"}`);
 
 const server = await startSeaweedFs({ buckets: ["bench"] });
-const procStat = () => {
-  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return { idle: fields[3] + fields[4], total: fields.reduce((a, b) => a + b, 0) };
-};
-/** CPU seconds of a process (user + system). */
-const cpuOf = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
+const cpuOf = cpuSecondsOf;
 const serverCpu = () => server.pids.reduce((sum, pid) => sum + cpuOf(pid), 0);
-const ownCpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 /** Cores busy with other work (not this process, its children, or SeaweedFS) while `fn` ran. */
-async function otherLoad(fn, childCpu) {
-  const s0 = procStat();
-  const a0 = serverCpu();
-  const n0 = ownCpu() + childCpu();
-  const t0 = performance.now();
-  const value = await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  const s1 = procStat();
-  const busy = (1 - (s1.idle - s0.idle) / (s1.total - s0.total)) * cpus().length;
-  const ours = (serverCpu() - a0 + ownCpu() + childCpu() - n0) / seconds;
-  return { value, other: Math.max(0, busy - ours) };
-}
+const otherLoad = (fn, childCpu) => measureOtherLoad(fn, server.pids, childCpu);
 
 /** s3dlio in a long-lived Python child: one `get` per line on stdin, answered with its own wall time. */
 async function startS3dlio(env) {
@@ -282,10 +252,10 @@ try {
     for (let run = 0; run < RUNS; run++) {
       for (const [name, fn] of [...entries.slice(run % entries.length), ...entries.slice(0, run % entries.length)]) {
         const a0 = serverCpu();
-        const c0 = ownCpu() + childCpu();
+        const c0 = ownCpuSeconds() + childCpu();
         samples[name].ms.push(await time(fn, BIG));
         samples[name].serverCpu.push(serverCpu() - a0);
-        samples[name].clientCpu.push(ownCpu() + childCpu() - c0);
+        samples[name].clientCpu.push(ownCpuSeconds() + childCpu() - c0);
       }
     }
   }, childCpu);
@@ -314,20 +284,7 @@ try {
   }
 
   // Many 1 MiB objects, SMALL_CONCURRENCY at a time: ops/s.
-  async function opsPerSec(read) {
-    globalThis.gc?.();
-    const t0 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: SMALL_CONCURRENCY }, async () => {
-        while (next < smallKeys.length) {
-          const data = await read(smallKeys[next++]);
-          if (data.length !== MiB) throw new Error("short read");
-        }
-      }),
-    );
-    return smallKeys.length / ((performance.now() - t0) / 1000);
-  }
+  const opsPerSec = (read) => opsPerSecond(smallKeys, SMALL_CONCURRENCY, MiB, read);
   const smallVariants = {
     "one plain GetObject": plainGet,
     "store.get (one GET each)": (key) => store.get(key),
