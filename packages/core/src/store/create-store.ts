@@ -437,29 +437,23 @@ class DriverObjectStore implements ObjectStore {
     return result.value;
   }
 
-  /** One request for what `#open` did not already return (no head, engine disabled). */
-  async #readWhole(key: string, session: ReadSession): Promise<Uint8Array> {
+  /**
+   * One request for what `#open` did not already return: with the engine off, a plain read; with `retryTiming` (a
+   * small object of known size, see `get`), one pinned read under the engine's stall timer and retry policy, the same
+   * one request a `readHead` probe makes, without the engine's planning and buffers.
+   */
+  async #readWhole(key: string, session: ReadSession, retryTiming?: ResolvedRangeEngineOptions): Promise<Uint8Array> {
     if (session.head) return session.head;
     const { size } = session.meta;
     if (size === 0) return new Uint8Array(0);
-    const bytes = assertLength(await session.read(0, size, { signal: session.signal }), size, `object ${JSON.stringify(key)}`);
-    if (session.checksum) await verifyWholeObject(session.checksum, bytes);
-    return bytes;
-  }
-
-  /**
-   * A whole object whose size is known and below the split threshold: one pinned read under the engine's stall timer
-   * and retry policy (the same one request a `readHead` probe makes, without the engine's planning and buffers).
-   */
-  async #readSmall(key: string, session: ReadSession, timing: ResolvedRangeEngineOptions): Promise<Uint8Array> {
-    const { size } = session.meta;
-    if (size === 0) return new Uint8Array(0);
     const what = `object ${JSON.stringify(key)}`;
-    const bytes = await withRetries(
-      timing,
-      ({ signal, progress }) => session.read(0, size, { signal, progress }).then((read) => assertLength(read, size, what)),
-      { what, signal: session.signal, onRetry: () => session.retries++ },
-    );
+    const bytes = retryTiming
+      ? await withRetries(
+          retryTiming,
+          ({ signal, progress }) => session.read(0, size, { signal, progress }).then((read) => assertLength(read, size, what)),
+          { what, signal: session.signal, onRetry: () => session.retries++ },
+        )
+      : assertLength(await session.read(0, size, { signal: session.signal }), size, what);
     await session.verifyWhole?.(bytes);
     if (session.checksum) await verifyWholeObject(session.checksum, bytes);
     return bytes;
@@ -504,9 +498,9 @@ class DriverObjectStore implements ObjectStore {
       }
 
       // A known size (knownMeta) below the split threshold: one pinned read, as a probe would have made, not the engine.
-      const smallKnown = engine !== false && session.head === undefined && size <= engine.options.minSplitSize;
+      const smallKnown = engine !== false && session.head === undefined && size <= engine.options.minSplitSize ? engine.options : undefined;
       if (engine === false || session.headIsWhole || smallKnown) {
-        const bytes = smallKnown ? await this.#readSmall(key, session, engine.options) : await this.#readWhole(key, session);
+        const bytes = await this.#readWhole(key, session, smallKnown);
         opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
         opts.onStats?.(withHead(undefined, size, startedAt, headAt, session.retries));
         if (!into) return bytes;
