@@ -110,33 +110,45 @@ describe("createLoader", () => {
   });
 
   it("ordered waits for a slow key and keeps order; unordered delivers everything else meanwhile", async () => {
-    // The slow keys are held by a gate the test opens itself: no wall-clock assumptions.
+    // The slow keys are held by a gate the test opens itself. Ordered: after 150 ms (nothing may arrive before the
+    // gate, however long it stays shut). Unordered: 150 ms after every other key's get has finished, so a loaded
+    // machine that fetches slowly cannot open the gate before the loader had its chance to deliver them.
     const slowKeys = new Set([keyName(0), keyName(5)]);
     const run = async (ordering: "ordered" | "unordered") => {
       let open!: () => void;
       const gate = new Promise<void>((resolve) => (open = resolve));
       const { store, backing } = slowStore(() => 0);
       await fill(backing, 40);
+      let gateOpen = false;
+      let opener: ReturnType<typeof setTimeout> | undefined;
+      const openSoon = () => {
+        opener ??= setTimeout(() => {
+          gateOpen = true;
+          open();
+        }, 150);
+      };
+      let othersDone = 0;
       const gated: ObjectStore = {
         ...store,
         get: async (key, opts) => {
           if (slowKeys.has(key)) await gate;
-          return store.get(key, opts);
+          const bytes = await store.get(key, opts);
+          if (!slowKeys.has(key) && ++othersDone === 40 - slowKeys.size) openSoon();
+          return bytes;
         },
         list: (prefix, opts) => store.list(prefix, opts),
       } as ObjectStore;
       const keys: string[] = [];
       let beforeGate = 0;
-      let gateOpen = false;
-      const opener = setTimeout(() => {
-        gateOpen = true;
-        open();
-      }, 150);
+      if (ordering === "ordered") openSoon();
+      // Never hang the suite: if the other keys never finish, open anyway and let the assertions tell.
+      const fallback = setTimeout(openSoon, 10_000);
       for await (const batch of createLoader(gated, "data/", { batchSize: 4, concurrency: 8, ordering })) {
         if (!gateOpen) beforeGate += batch.length;
         keys.push(...batch.map((i) => i.key));
       }
       clearTimeout(opener);
+      clearTimeout(fallback);
       return { keys, beforeGate };
     };
     const ordered = await run("ordered");
