@@ -3,6 +3,7 @@
  * them and a worker can regenerate them byte for byte: to check ranges, and to seed the memory backend, whose objects
  * live in the worker process.
  */
+import { seededRandom } from "@range/core";
 import { seededBytes, sha256Hex } from "./data.js";
 
 /** One object of `size` bytes: `seededBytes(size, seed)`. */
@@ -78,20 +79,8 @@ export function seedOf(name: string): number {
   return h;
 }
 
-/** A deterministic sequence in [0, 1) (mulberry32), so every contender reads the same ranges. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `count` ranges of `length` bytes at random offsets in an object of `size` bytes: the same list for every contender. */
 export function rangeOffsets(size: number, length: number, count: number, seed: number): [number, number][] {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   return Array.from({ length: count }, () => [Math.floor(random() * (size - length + 1)), length] as [number, number]);
 }

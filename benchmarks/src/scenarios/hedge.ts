@@ -1,4 +1,4 @@
-import { MiB, RangeEngine, type RangeEngineOptions, type RangeFetcher, type RangeStats } from "@range/core";
+import { MiB, RangeEngine, seededRandom, type RangeEngineOptions, type RangeFetcher, type RangeStats } from "@range/core";
 import { pseudoRandomBytes, sameBytes } from "../lib/data.js";
 import { fmtBytes, fmtNum, fmtRatio } from "../lib/format.js";
 import { verdictCell } from "../lib/local.js";
@@ -15,18 +15,6 @@ const STRAGGLER_MS = 400;
 const STRAGGLER_P = 0.03;
 /** Hedging must cut the p99 download time by at least this factor. */
 const TARGET_TAIL = 1.5;
-
-/** Deterministic per-run randomness, so both variants face the same kind of network. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A fetcher over `source` whose requests take BASE ± JITTER ms, and STRAGGLER ms with probability STRAGGLER_P. */
 function simulatedNetwork(source: Uint8Array, random: () => number): { fetch: RangeFetcher; requests: () => number } {
@@ -59,8 +47,8 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
   const source = pseudoRandomBytes(SIZE);
   const base: RangeEngineOptions = { chunkSize: RANGE, minSplitSize: RANGE, maxConcurrentRanges: CONCURRENCY };
   const variants = [
-    { name: "no hedging", engine: new RangeEngine(base), random: rng(1) },
-    { name: "hedge: true (defaults)", engine: new RangeEngine({ ...base, hedge: true }), random: rng(1) },
+    { name: "no hedging", engine: new RangeEngine(base), random: seededRandom(1) },
+    { name: "hedge: true (defaults)", engine: new RangeEngine({ ...base, hedge: true }), random: seededRandom(1) },
   ];
   const results = variants.map(() => ({ ms: [] as number[], requests: 0, hedges: 0, hedgeWins: 0 }));
   const into = new Uint8Array(SIZE);

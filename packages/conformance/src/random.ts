@@ -3,23 +3,12 @@
  * reproduces exactly on the next run.
  */
 
-/** mulberry32: a tiny, fast 32-bit PRNG. Returns a generator of uint32 values. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+import { mulberry32, seededRandom } from "@range/core";
+
+export { mulberry32 };
 
 /** A generator of floats in [0, 1). */
-export function randomFloats(seed: number): () => number {
-  const next = mulberry32(seed);
-  return () => next() / 2 ** 32;
-}
+export const randomFloats = seededRandom;
 
 /** FNV-1a hash of a string: turns a fixture name into a seed. */
 export function seedOf(text: string): number {

@@ -60,6 +60,7 @@ export {
   invalidOptionError,
   normalizePrefix,
 } from "./options-check.js";
+export { mulberry32, seededRandom } from "./random.js";
 export { MIN_PLANNED_RANGE, assertValidSize, chooseRangeSize, planRanges, type PlannedRange } from "./engine/plan.js";
 export {
   RangeEngine,

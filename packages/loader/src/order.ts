@@ -1,14 +1,4 @@
-/** mulberry32: a tiny, fast, well-distributed 32-bit PRNG; deterministic for a given seed on every platform. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "@range/core";
 
 /** Mixes seed and epoch so consecutive epochs give unrelated permutations (splitmix-style finaliser). */
 function epochSeed(seed: number, epoch: number): number {
@@ -21,7 +11,7 @@ function epochSeed(seed: number, epoch: number): number {
 /** A Fisher–Yates shuffle of `items` (a new array), reproducible for the same seed and epoch. */
 export function shuffled<T>(items: readonly T[], seed: number, epoch: number): T[] {
   const out = items.slice();
-  const random = mulberry32(epochSeed(seed, epoch));
+  const random = seededRandom(epochSeed(seed, epoch));
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [out[i], out[j]] = [out[j]!, out[i]!];

@@ -1,3 +1,5 @@
+import { seededRandom } from "@range/core";
+
 /** What the proxy does to one request. */
 export type Fault =
   /**
@@ -87,17 +89,8 @@ export interface RequestFacts {
   range: string | undefined;
 }
 
-/** mulberry32: a tiny seeded generator, so a probabilistic fault plan replays identically for one arrival order. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a probabilistic fault plan replays identically for one arrival order. */
+export { seededRandom };
 
 function checkCount(name: string, value: unknown, min: number): void {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
