@@ -3,9 +3,12 @@ export {
   allocateAligned,
   allocateForParallelFill,
   prepareForFill,
+  releaseReusableMemory,
+  reuseStats,
   allocatorKind,
   hugePageStats,
   isAligned,
   type AllocateAlignedOptions,
   type AllocatorKind,
+  type ParallelFillOptions,
 } from "./aligned-memory.js";

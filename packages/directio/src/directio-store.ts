@@ -206,7 +206,8 @@ export class DirectIoDriver extends FileDriver {
  * buffer in just like a buffered read.
  */
 function allocateResult(size: number): Uint8Array {
-  const memory = allocateForParallelFill(size);
+  // The engine overwrites every byte of a result before the caller sees it, so released memory may serve.
+  const memory = allocateForParallelFill(size, { reuse: true });
   return Buffer.from(memory.buffer, memory.byteOffset, size);
 }
 

@@ -1,0 +1,105 @@
+import { execFileSync } from "node:child_process";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { addressOf, allocateForParallelFill, allocatorKind, releaseReusableMemory, reuseStats } from "../src/index.js";
+
+const MiB = 1024 * 1024;
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+/** Collects garbage until the released buffers' finalizers ran (Node runs them on a later turn of the loop). */
+async function collect(): Promise<void> {
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await sleep(5);
+  }
+}
+
+/** Allocates `size` bytes for reuse, fills them with `byte`, returns the address, and drops the buffer. */
+function fillAndDrop(size: number, byte: number): number {
+  const buffer = allocateForParallelFill(size, { reuse: true });
+  buffer.fill(byte);
+  return addressOf(buffer)!;
+}
+
+describe.runIf(allocatorKind === "native")("allocateForParallelFill({ reuse: true })", () => {
+  it("hands a released buffer's memory to the next allocation that fits, unzeroed; without reuse, fresh zeroed memory", async () => {
+    await collect();
+    releaseReusableMemory();
+    const before = reuseStats().reused;
+    const address = fillAndDrop(64 * MiB, 0xab);
+    await collect();
+    expect(reuseStats().cachedBytes).toBeGreaterThanOrEqual(64 * MiB);
+
+    // Not asked to reuse: zero-filled memory at another address, the cached one untouched.
+    const fresh = allocateForParallelFill(60 * MiB);
+    expect(addressOf(fresh)).not.toBe(address);
+    expect(Buffer.from(fresh.buffer, fresh.byteOffset, fresh.length).equals(Buffer.alloc(fresh.length))).toBe(true);
+
+    // Asked, and 60 MiB fits a 64 MiB mapping (at most a quarter larger): the same memory, bytes as left.
+    const again = allocateForParallelFill(60 * MiB, { reuse: true });
+    expect(addressOf(again)).toBe(address);
+    expect(again.length).toBe(60 * MiB);
+    expect(again[0]).toBe(0xab);
+    expect(again[again.length - 1]).toBe(0xab);
+    expect(reuseStats().reused).toBe(before + 1);
+    expect(reuseStats().cachedBytes).toBe(0);
+  });
+
+  it("never hands out a mapping far larger than asked, and keeps each mapping for one buffer at a time", async () => {
+    await collect();
+    releaseReusableMemory();
+    const address = fillAndDrop(64 * MiB, 1);
+    await collect();
+    // 16 MiB would waste three quarters of the 64 MiB mapping.
+    const small = allocateForParallelFill(16 * MiB, { reuse: true });
+    expect(addressOf(small)).not.toBe(address);
+    const a = allocateForParallelFill(64 * MiB, { reuse: true });
+    const b = allocateForParallelFill(64 * MiB, { reuse: true });
+    expect(addressOf(a)).toBe(address);
+    expect(addressOf(b)).not.toBe(address);
+    a.fill(2);
+    expect(b[0]).toBe(0);
+  });
+
+  it("unmaps released memory nobody reused within 2 s, and on releaseReusableMemory()", async () => {
+    await collect();
+    releaseReusableMemory();
+    fillAndDrop(8 * MiB, 3);
+    await collect();
+    expect(reuseStats().cached).toBe(1);
+    await sleep(3_500);
+    expect(reuseStats()).toMatchObject({ cachedBytes: 0, cached: 0 });
+
+    fillAndDrop(8 * MiB, 4);
+    await collect();
+    expect(reuseStats().cached).toBe(1);
+    await collect();
+    releaseReusableMemory();
+    expect(reuseStats().cached).toBe(0);
+  });
+
+  it("keeps nothing with RANGE_MEMORY_REUSE_BYTES=0, and rejects a bad value with a clear error", () => {
+    const script = `
+      import { allocateForParallelFill, reuseStats } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+      import { setFlagsFromString } from "node:v8";
+      import { runInNewContext } from "node:vm";
+      setFlagsFromString("--expose-gc");
+      const gc = runInNewContext("gc");
+      allocateForParallelFill(8 * 1024 * 1024, { reuse: true }).fill(1);
+      for (let i = 0; i < 4; i++) { gc(); await new Promise((r) => setTimeout(r, 5)); }
+      console.log(JSON.stringify(reuseStats()));`;
+    const run = (value: string) =>
+      execFileSync(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, RANGE_MEMORY_REUSE_BYTES: value }, encoding: "utf8" });
+    expect(JSON.parse(run("0"))).toMatchObject({ cachedBytes: 0, cached: 0 });
+    expect(JSON.parse(run(String(64 * MiB)))).toMatchObject({ cached: 1 });
+    expect(() => execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, RANGE_MEMORY_REUSE_BYTES: "lots" },
+      encoding: "utf8",
+      stdio: "pipe",
+    })).toThrow(/RANGE_MEMORY_REUSE_BYTES must be a non-negative integer/);
+  });
+});
