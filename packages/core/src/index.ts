@@ -88,6 +88,14 @@ export type { DownloadProgress, RangeStats } from "./engine/stats.js";
 export { createObjectStore, type CreateObjectStoreOptions } from "./store/create-store.js";
 export { downloadFile, type DownloadFileOptions } from "./store/download-file.js";
 export { createReadAgent, readBodyInto, type BodyStream, type ReadAgentOptions, type ReadBodyOptions } from "./store/read-body.js";
+export {
+  HttpGetClient,
+  type HttpGetClientOptions,
+  type HttpGetConnectionStats,
+  type HttpGetReadOptions,
+  type HttpGetRequest,
+  type HttpGetResponse,
+} from "./store/http-get-client.js";
 export { PartReader, maxStreamSize, partSizeForLength, streamPartSize, type PartLimits } from "./store/parts.js";
 export {
   NETWORK_ERROR_CODES,

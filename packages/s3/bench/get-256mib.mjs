@@ -1,12 +1,14 @@
 // Benchmark: @range/s3 against one plain GetObject and the peers (OpenDAL's concurrent reader, the s3dlio Python
 // wheel), on ONE SeaweedFS started through @range/test-servers. Run after `pnpm --filter @range/s3... build`:
-//   node --expose-gc packages/s3/bench/get-256mib.mjs [--quick] [--runs N] [--no-wait] [--no-peers] [--raw] [--json out.json]
+//   node --expose-gc packages/s3/bench/get-256mib.mjs [--quick] [--runs N] [--no-wait] [--no-peers] [--raw] [--tune] [--json out.json]
 // Every variant uses the same server. Runs interleave, each round starting one variant later (so no variant always
 // follows the same one), and with --expose-gc a full GC runs before each timed read. Each variant reports the CPU
 // seconds SeaweedFS and the client (this process, or the s3dlio child) spent on it, to show which side is the limit.
 // The peers come from the benchmark suite's cache (.cache/bench-peers: `pnpm bench -- --peers install` puts them
 // there); a missing peer is skipped with a note. --raw adds the ceiling: a bare socket reader (no SDK, no node:http)
-// into a buffer touched beforehand, one stream and 32 ranges.
+// into a buffer touched beforehand, one stream and 32 ranges. "store.get, directReads: false" is the same store with
+// GetObject sent through the SDK (the path before direct reads), so both show in one run. --tune adds direct-read
+// stores with other chunk sizes and concurrencies (to pick the defaults).
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
@@ -167,6 +169,7 @@ try {
   const credentials = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
   const connection = { bucket: "bench", endpoint: server.endpoint, region: server.region, credentials };
   const store = createS3Store(connection);
+  const sdkStore = createS3Store({ ...connection, directReads: false });
   const hugePages = createS3Store({ ...connection, allocate: (size) => allocateAligned(size) });
   // The SDK as an application would use it: its default handler and agent.
   const sdk = new S3Client({ endpoint: server.endpoint, region: server.region, credentials, forcePathStyle: true });
@@ -195,8 +198,17 @@ try {
   const variants = {
     "one plain GetObject": () => plainGet("big.bin"),
     "store.get (defaults)": () => store.get("big.bin"),
+    "store.get, directReads: false (SDK GetObject)": () => sdkStore.get("big.bin"),
     "store.get, allocate: allocateAligned (huge pages)": () => hugePages.get("big.bin"),
   };
+  const tuned = [];
+  if (args.includes("--tune")) {
+    for (const [chunkMiB, concurrency] of [[4, 16], [8, 8], [16, 16], [32, 8]]) {
+      const s = createS3Store({ ...connection, engine: { chunkSize: chunkMiB * MiB, maxConcurrentRanges: concurrency } });
+      tuned.push(s);
+      variants[`store.get { chunkSize: ${chunkMiB} MiB, maxConcurrentRanges: ${concurrency} }`] = () => s.get("big.bin");
+    }
+  }
   let childCpu = () => 0;
   if (!args.includes("--no-peers")) {
     const opendal = loadOpendal();
@@ -288,6 +300,7 @@ try {
   const smallVariants = {
     "one plain GetObject": plainGet,
     "store.get (one GET each)": (key) => store.get(key),
+    "store.get, directReads: false": (key) => sdkStore.get(key),
   };
   for (const fn of Object.values(smallVariants)) await opsPerSec(fn);
   const smallSamples = Object.fromEntries(Object.keys(smallVariants).map((k) => [k, []]));
@@ -306,6 +319,8 @@ try {
   }
   results.otherLoad = { big: section1.other, small: section2.other };
   await store.close();
+  await sdkStore.close();
+  for (const s of tuned) await s.close();
   await hugePages.close();
   sdk.destroy();
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2));

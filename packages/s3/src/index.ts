@@ -4,6 +4,7 @@ export {
   isS3Store,
   resolveS3Options,
   totalFromContentRange,
+  type DirectGetRequest,
   type ResolvedS3Options,
   type S3Credentials,
   type S3Store,
@@ -19,6 +20,7 @@ export {
   type ResolvedEndpoints,
 } from "./endpoints.js";
 export { CHECKSUM_ENV, resolveChecksumOption, wholeObjectChecksum, type S3ChecksumAlgorithm, type StoredChecksum } from "./checksums.js";
+export { directEndpoint, objectTarget, s3ErrorFromResponse, type DirectEndpoint } from "./direct-get.js";
 export { mapS3Error, sanitizedCause, type S3ErrorContext } from "./errors.js";
 export { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE, maxStreamSize, partSizeForLength, streamPartSize } from "./multipart.js";
 export { backend } from "./plugin.js";

@@ -13,7 +13,9 @@ import {
   InvalidRangeError,
   RangeConfigError,
   BackendError,
+  TimeoutError,
   EndpointPool,
+  HttpGetClient,
   PartReader,
   RequestEvents,
   abortErrorFrom,
@@ -43,6 +45,7 @@ import {
   type EndpointLease,
   type EndpointStats,
   type EndpointStrategy,
+  type HttpGetResponse,
   type ObjectMeta,
   type ObjectStore,
   type RangeEngineOptions,
@@ -51,6 +54,7 @@ import {
 import { endpointOutcomeOf, resolveEndpointStrategy, resolveEndpoints, type EndpointSource } from "./endpoints.js";
 import { S3_CHECKSUMS, resolveChecksumOption, wholeObjectChecksum, type S3ChecksumAlgorithm, type StoredChecksum } from "./checksums.js";
 import { copyS3Object } from "./copy.js";
+import { CLOCK_SKEW_CODES, DirectSigner, directEndpoint, objectTarget, s3ErrorFromResponse, type DirectEndpoint } from "./direct-get.js";
 import { mapS3Error } from "./errors.js";
 import { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE, partSizeForLength, streamPartSize } from "./multipart.js";
 
@@ -104,6 +108,16 @@ export interface S3StoreOptions {
   /** SDK attempts per request (the engine retries ranges on top). Default 3. */
   maxAttempts?: number;
   /**
+   * Direct reads (default true): on a plain-`http:` endpoint, GetObject is sent by core's `HttpGetClient` instead of
+   * the SDK: signed the same way (SigV4 with the client's credentials, region and clock offset; same URL and key
+   * encoding), but its body goes from the socket straight into the result, with no HTTP parser copies, no stream per
+   * chunk and no middleware stack per request (on loopback less than half the client CPU for a large `get`).
+   * Everything else (HeadObject, puts, lists, `https:` endpoints) stays on the SDK. `false` sends GetObject through
+   * the SDK too, e.g. for SDK middleware that must see it. Off as well when `clientConfig` sets `endpoint`,
+   * `forcePathStyle` or `requestHandler` (the SDK's request then may differ from ours).
+   */
+  directReads?: boolean;
+  /**
    * End-to-end checksum (default `RANGE_S3_CHECKSUM`, else off). With an algorithm, every `put` sends the checksum we
    * computed over the caller's bytes, so the server refuses bytes damaged on the way (each part of a multipart
    * upload, and for CRCs the whole object too); and every `get` that reads a whole object checks the bytes against
@@ -137,6 +151,7 @@ const OPTION_KEYS = new Set([
   "maxSockets",
   "connectionTimeoutMs",
   "maxAttempts",
+  "directReads",
   "checksum",
   "clientConfig",
   "allocate",
@@ -167,6 +182,8 @@ export interface ResolvedS3Options {
   maxSockets: number;
   connectionTimeoutMs: number;
   maxAttempts: number;
+  /** GetObject on `http:` endpoints through core's `HttpGetClient` (see {@link S3StoreOptions.directReads}). */
+  directReads: boolean;
   /** The end-to-end checksum of puts and whole-object gets, or false. */
   checksum: S3ChecksumAlgorithm | false;
   /**
@@ -196,6 +213,7 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
   // A custom endpoint (MinIO, SeaweedFS, ...) does not care about the region, but SigV4 needs one.
   const region = options.region ?? envValue("AWS_REGION") ?? envValue("AWS_DEFAULT_REGION") ?? (endpoint !== undefined ? "us-east-1" : undefined);
   if (options.forcePathStyle !== undefined && typeof options.forcePathStyle !== "boolean") throw invalidOptionError("s3: forcePathStyle must be a boolean");
+  if (options.directReads !== undefined && typeof options.directReads !== "boolean") throw invalidOptionError("s3: directReads must be a boolean");
 
   const engine = resolveEngineOptions(options.engine);
   const partSize = integerOption("s3", "partSize", options.partSize ?? 8 * MiB, MIN_PART_SIZE, MAX_PART_SIZE);
@@ -219,6 +237,7 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     maxSockets,
     connectionTimeoutMs: integerOption("s3", "connectionTimeoutMs", options.connectionTimeoutMs ?? 5_000, 1, 600_000),
     maxAttempts: integerOption("s3", "maxAttempts", options.maxAttempts ?? 3, 1, 20),
+    directReads: options.directReads ?? true,
     checksum: resolveChecksumOption(options.checksum),
     socketTimeoutMs: engine.rangeTimeoutMs + 1_000,
   };
@@ -234,6 +253,40 @@ interface Loaded {
   sdk: Sdk;
   /** One client per endpoint, in the pool's order. */
   clients: S3Client[];
+  /** Direct reads, when on: per endpoint (pool order) its target and signer, undefined for an `https:` one. */
+  direct: { client: HttpGetClient; endpoints: ({ endpoint: DirectEndpoint; signer: DirectSigner } | undefined)[] } | undefined;
+}
+
+/** A GetObject as a direct read sends it, for {@link S3Driver.directRequestHook}. */
+export interface DirectGetRequest {
+  operation: "GetObject";
+  /** The request in the SDK's terms (`Bucket`, `Key`, `Range`, `IfMatch`). */
+  input: { Bucket: string; Key: string; Range?: string; IfMatch?: string };
+  /** The signed headers (lower-case names), as sent. */
+  headers: Record<string, string>;
+}
+
+/** What `readHead` and `read` use of a GetObject response, whether the SDK or a direct read fetched it. */
+interface ObjectResponse {
+  etag: string | undefined;
+  contentRange: string | undefined;
+  contentLength: number | undefined;
+  lastModified: Date | undefined;
+  /** Reads the body into `target`: the bytes written (fewer when the body was shorter); errors mapped. */
+  readInto(target: Uint8Array, opts: { progress?: (() => void) | undefined; allowMore?: boolean }): Promise<number>;
+  /** Drops the body unread (closes the connection). */
+  discard(): void;
+}
+
+/**
+ * A connection failure or stall of a direct read, said the way the SDK path says it (operation and object first), so
+ * messages, `lastError` and op-log lines name the request; same class, code and retryability.
+ */
+function inS3Terms(error: unknown, operation: string, where: string): unknown {
+  const message = (e: Error) => `${operation} ${where} failed: ${e.message}`;
+  if (TimeoutError.isInstance(error)) return new TimeoutError(message(error), { cause: error });
+  if (BackendError.isInstance(error) && error.code === "E_NETWORK") return new BackendError(message(error), { code: error.code, retryable: error.retryable, cause: error });
+  return error;
 }
 
 /** Waits between tries of one request once every endpoint has failed it (or the cluster throttles). */
@@ -263,6 +316,12 @@ export class S3Driver implements StoreDriver {
   /** Every request, as the endpoint pool's leases report them: which endpoint served it, bytes, duration, outcome. */
   readonly requestEvents = new RequestEvents();
   #loaded: Promise<Loaded> | undefined;
+  #directClient: HttpGetClient | undefined;
+  /**
+   * For tests and tools: called (and awaited) with every direct GetObject just before it is sent, as SDK middleware
+   * at the finalize step would see it (direct reads bypass the SDK's middleware stack).
+   */
+  directRequestHook: ((request: DirectGetRequest) => void | Promise<void>) | undefined;
   #httpAgent: HttpAgent | undefined;
   #httpsAgent: HttpsAgent | undefined;
 
@@ -295,6 +354,11 @@ export class S3Driver implements StoreDriver {
   /** The keep-alive agents the client sends through (created with the client). */
   get agents(): { http: HttpAgent; https: HttpsAgent } | undefined {
     return this.#httpAgent && this.#httpsAgent ? { http: this.#httpAgent, https: this.#httpsAgent } : undefined;
+  }
+
+  /** The client of direct reads (undefined until the first request, or when direct reads are off); its connection stats. */
+  get directClient(): HttpGetClient | undefined {
+    return this.#directClient;
   }
 
   /** The S3Client this store uses (created on first call); with several endpoints, the first endpoint's. */
@@ -349,9 +413,23 @@ export class S3Driver implements StoreDriver {
         }),
         ...this.#clientConfig,
       }));
-      return { sdk, clients };
+      return { sdk, clients, direct: this.#directReads(clients) };
     })();
     return this.#loaded;
+  }
+
+  /** Direct reads for the `http:` endpoints, when on and the client config does not change what the SDK would send. */
+  #directReads(clients: S3Client[]): Loaded["direct"] {
+    const o = this.options;
+    const overridden = ["endpoint", "forcePathStyle", "requestHandler"].some((name) => name in this.#clientConfig);
+    if (!o.directReads || overridden || o.endpoints.length === 0) return undefined;
+    const endpoints = o.endpoints.map((url, index) => {
+      const endpoint = directEndpoint(url);
+      return endpoint ? { endpoint, signer: new DirectSigner(clients[index]!) } : undefined;
+    });
+    if (endpoints.every((e) => e === undefined)) return undefined;
+    this.#directClient = new HttpGetClient({ maxSockets: o.maxSockets, connectTimeoutMs: o.connectionTimeoutMs, idleTimeoutMs: o.socketTimeoutMs });
+    return { client: this.#directClient, endpoints };
   }
 
   #fullKey(key: string): string {
@@ -381,20 +459,39 @@ export class S3Driver implements StoreDriver {
     ctx: RequestContext,
   ): Promise<{ out: T; lease: EndpointLease }> {
     const { sdk, clients } = await this.#load();
+    return this.#attempts(
+      operation,
+      ctx,
+      async (index) => (await clients[index]!.send(build(sdk) as never, ctx.signal ? { abortSignal: ctx.signal } : {})) as T,
+      () => false,
+    );
+  }
+
+  /**
+   * The tries of one request: `send` on the endpoint leased for each. Failover (several endpoints) retries a failed
+   * request on another. A request the SDK does not retry itself (`retriedHere(index)`: a direct read) is retried here
+   * on a single endpoint too, as the SDK would: `maxAttempts` tries, transient failures only, jittered backoff.
+   */
+  async #attempts<T>(
+    operation: string,
+    ctx: RequestContext,
+    send: (index: number) => Promise<T>,
+    retriedHere: (index: number) => boolean,
+  ): Promise<{ out: T; lease: EndpointLease }> {
     const tried = new Set<number>();
     for (let attempt = 1; ; attempt++) {
       if (ctx.signal?.aborted) throw abortErrorFrom(ctx.signal);
       const lease = this.#pool.acquire(tried, operation, ctx.key ?? ctx.prefix ?? "");
       tried.add(lease.index);
       try {
-        const out = (await clients[lease.index]!.send(build(sdk) as never, ctx.signal ? { abortSignal: ctx.signal } : {})) as T;
+        const out = await send(lease.index);
         if (ctx.bytesOut) lease.addBytes(ctx.bytesOut);
         return { out, lease };
       } catch (raw) {
         const error = mapS3Error(raw, this.#context(operation, ctx.key, ctx.signal));
         const outcome = endpointOutcomeOf(error, ctx.signal);
         lease.release(outcome, error);
-        if (!this.#failover || outcome === "ok" || outcome === "aborted" || attempt >= this.options.maxAttempts) throw error;
+        if (!(this.#failover || retriedHere(lease.index)) || outcome === "ok" || outcome === "aborted" || attempt >= this.options.maxAttempts) throw error;
         if (outcome === "error" || tried.size >= this.#pool.size) {
           const hint = BackendError.isInstance(error) ? error.retryAfterMs : undefined;
           await sleep(backoffDelay(attempt, FAILOVER_BACKOFF, hint), ctx.signal);
@@ -439,18 +536,14 @@ export class S3Driver implements StoreDriver {
    * stored checksum runs alongside (a ranged GET carries none): a head that is the whole object is checked here,
    * a larger object by core through `DriverHead.checksum` (get, getStream and readTo alike).
    */
-  async readHead(key: string, length: number, opts: { signal?: AbortSignal }): Promise<DriverHead> {
+  async readHead(key: string, length: number, opts: { signal?: AbortSignal; progress?: () => void }): Promise<DriverHead> {
     // engine: false asks for "everything": a plain GET then.
     const range = length >= Number.MAX_SAFE_INTEGER ? undefined : `bytes=0-${length - 1}`;
     const check = this.#wholeObjectCheck(key, undefined, opts.signal);
-    let out: GetObjectCommandOutput;
+    let out: ObjectResponse;
     let lease: EndpointLease;
     try {
-      ({ out, lease } = await this.#request<GetObjectCommandOutput>(
-        "GetObject",
-        (sdk) => new sdk.GetObjectCommand({ Bucket: this.options.bucket, Key: this.#fullKey(key), ...(range ? { Range: range } : {}) }),
-        { key, signal: opts.signal },
-      ));
+      ({ out, lease } = await this.#getObject(key, range, undefined, opts.signal));
     } catch (error) {
       // S3 answers a Range on a 0-byte object with 416: the object exists and is empty.
       if (!InvalidRangeError.isInstance(error)) throw error;
@@ -458,38 +551,38 @@ export class S3Driver implements StoreDriver {
       if (meta.size !== 0) throw error;
       return { data: new Uint8Array(0), meta };
     }
-    let body: Readable | undefined;
     let meta: ObjectMeta;
     let want: number;
     try {
-      body = asReadable(out.Body);
       // A Content-Range that does not fit the request (another range, a total it contradicts) fails here, retryably.
       const total =
-        out.ContentRange === undefined
-          ? out.ContentLength
-          : checkContentRange(out.ContentRange, out.ContentLength, { offset: 0, length, exact: false, what: `GetObject ${JSON.stringify(key)}` });
+        out.contentRange === undefined
+          ? out.contentLength
+          : checkContentRange(out.contentRange, out.contentLength, { offset: 0, length, exact: false, what: `GetObject ${JSON.stringify(key)}` });
       if (total === undefined) {
         throw new BackendError(`GetObject s3://${this.options.bucket}/${this.#fullKey(key)}: response has neither Content-Range nor Content-Length`, {
           code: "E_S3",
           retryable: true,
         });
       }
-      meta = this.#meta(key, total, out.ETag, out.LastModified);
+      meta = this.#meta(key, total, out.etag, out.lastModified);
       want = Math.min(length, total);
     } catch (error) {
-      body?.destroy();
+      out.discard();
       this.#finish(lease, 0, error, opts.signal);
       throw error;
     }
-    const stream = body;
+    const response = out;
     // Resolve on the headers: the size is known, so core starts the other ranges while this body still arrives.
     const data = (async () => {
-      const buffer = Buffer.allocUnsafeSlow(want);
+      let buffer: Buffer;
       let got = 0;
       try {
-        got = await this.#readBodyInto(stream, buffer, key, { ...opts, allowMore: true });
+        buffer = Buffer.allocUnsafeSlow(want);
+        got = await response.readInto(buffer, { progress: opts.progress, allowMore: true });
       } catch (error) {
         // Core reads a head whose body failed again as a pinned range: the pool sends that to another endpoint.
+        response.discard();
         this.#finish(lease, 0, error, opts.signal);
         throw error;
       }
@@ -567,38 +660,106 @@ export class S3Driver implements StoreDriver {
   }
 
   /**
+   * One GetObject (`Range`, `If-Match` when given) through the endpoint pool, resolved on the response headers with
+   * the body unread: a direct read on an `http:` endpoint when direct reads are on, else the SDK.
+   */
+  async #getObject(
+    key: string,
+    range: string | undefined,
+    ifMatch: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ out: ObjectResponse; lease: EndpointLease }> {
+    const { sdk, clients, direct } = await this.#load();
+    const input = {
+      Bucket: this.options.bucket,
+      Key: this.#fullKey(key),
+      ...(range ? { Range: range } : {}),
+      ...(ifMatch !== undefined ? { IfMatch: ifMatch } : {}),
+    };
+    return this.#attempts<ObjectResponse>(
+      "GetObject",
+      { key, signal },
+      async (index) => {
+        const target = direct?.endpoints[index];
+        if (target) return this.#directGet(direct.client, target, key, input, signal);
+        const out = (await clients[index]!.send(new sdk.GetObjectCommand(input), signal ? { abortSignal: signal } : {})) as GetObjectCommandOutput;
+        return {
+          etag: out.ETag,
+          contentRange: out.ContentRange,
+          contentLength: out.ContentLength,
+          lastModified: out.LastModified,
+          readInto: (buffer, opts) => this.#readBodyInto(asReadable(out.Body), buffer, key, { signal, ...opts }),
+          discard: () => (out.Body as Readable | undefined)?.destroy?.(),
+        };
+      },
+      (index) => direct?.endpoints[index] !== undefined,
+    );
+  }
+
+  /** GetObject sent by core's HttpGetClient: signed like the SDK's, a non-2xx answer thrown as the SDK would throw it. */
+  async #directGet(
+    client: HttpGetClient,
+    direct: { endpoint: DirectEndpoint; signer: DirectSigner },
+    key: string,
+    input: DirectGetRequest["input"],
+    signal: AbortSignal | undefined,
+  ): Promise<ObjectResponse> {
+    const target = objectTarget(direct.endpoint, input.Bucket, input.Key, this.options.forcePathStyle);
+    const where = `s3://${input.Bucket}/${input.Key}`;
+    let response: HttpGetResponse;
+    for (let clockCorrected = false; ; clockCorrected = true) {
+      const headers = await direct.signer.sign(target, {
+        ...(input.Range !== undefined ? { range: input.Range } : {}),
+        ...(input.IfMatch !== undefined ? { "if-match": input.IfMatch } : {}),
+      });
+      if (this.directRequestHook) await this.directRequestHook({ operation: "GetObject", input, headers: { ...headers } });
+      response = await client.get({ host: target.host, port: target.port, path: target.path, headers, signal }).catch((error: unknown) => {
+        throw inS3Terms(error, "GetObject", where);
+      });
+      if (response.status >= 200 && response.status < 300) break;
+      const error = s3ErrorFromResponse(response);
+      // A signature refused for its date: sign again with the server's clock, once (the SDK does the same).
+      if (!clockCorrected && CLOCK_SKEW_CODES.has(error.name) && direct.signer.correctClock(response.headers.date)) continue;
+      throw error;
+    }
+    const lastModified = response.headers["last-modified"];
+    return {
+      etag: response.headers.etag,
+      contentRange: response.headers["content-range"],
+      contentLength: response.contentLength,
+      lastModified: lastModified !== undefined ? new Date(lastModified) : undefined,
+      readInto: async (buffer, opts) => {
+        try {
+          return await response.readInto(buffer, opts);
+        } catch (error) {
+          throw mapS3Error(inS3Terms(error, "GetObject (body)", where), this.#context("GetObject (body)", key, signal));
+        }
+      },
+      discard: () => response.discard(),
+    };
+  }
+
+  /**
    * A ranged GET pinned to `etag` with `If-Match` (412 → IntegrityError `E_OBJECT_CHANGED`), read straight into
    * `target` when given.
    */
   async read(key: string, offset: number, length: number, opts: DriverReadOptions): Promise<Uint8Array> {
     // A read of the whole object (core's retry of a small object, a one-range plan) is checked like a head.
     const check = offset === 0 && length === opts.size ? this.#wholeObjectCheck(key, opts.etag, opts.signal) : undefined;
-    const { out, lease } = await this.#request<GetObjectCommandOutput>(
-      "GetObject",
-      (sdk) =>
-        new sdk.GetObjectCommand({
-          Bucket: this.options.bucket,
-          Key: this.#fullKey(key),
-          Range: `bytes=${offset}-${offset + length - 1}`,
-          ...(opts.etag !== undefined ? { IfMatch: opts.etag } : {}),
-        }),
-      { key, signal: opts.signal },
-    );
-    let body: Readable | undefined;
+    const { out, lease } = await this.#getObject(key, `bytes=${offset}-${offset + length - 1}`, opts.etag, opts.signal);
     let target: Uint8Array;
     try {
-      body = asReadable(out.Body);
       // Belt and braces for servers that ignore If-Match: the version we got must be the version we pinned.
-      if (opts.etag !== undefined && out.ETag !== undefined && out.ETag !== opts.etag) {
-        throw new IntegrityError(`s3://${this.options.bucket}/${this.#fullKey(key)} changed during the read (ETag ${out.ETag}, expected ${opts.etag})`, {
+      if (opts.etag !== undefined && out.etag !== undefined && out.etag !== opts.etag) {
+        throw new IntegrityError(`s3://${this.options.bucket}/${this.#fullKey(key)} changed during the read (ETag ${out.etag}, expected ${opts.etag})`, {
           code: "E_OBJECT_CHANGED",
         });
       }
       // No Content-Range: a server that ignored the Range header and sent the whole object from byte 0.
-      const ignoredRange = out.ContentRange === undefined;
+      const ignoredRange = out.contentRange === undefined;
       if (!ignoredRange) {
         // The answer must be exactly the bytes asked for, of an object of the size the read began with.
-        checkContentRange(out.ContentRange!, out.ContentLength, {
+        checkContentRange(out.contentRange!, out.contentLength, {
           offset,
           length,
           exact: true,
@@ -610,7 +771,7 @@ export class S3Driver implements StoreDriver {
       if (ignoredRange && offset !== 0) {
         throw new BackendError(`the server ignored the Range header of GetObject ${JSON.stringify(key)}`, { code: "E_S3", retryable: false });
       }
-      const got = await this.#readBodyInto(body, target, key, { signal: opts.signal, ...(opts.progress ? { progress: opts.progress } : {}), allowMore: ignoredRange });
+      const got = await out.readInto(target, { progress: opts.progress, allowMore: ignoredRange });
       if (got !== length) {
         throw (ignoredRange && got < length)
           ? new InvalidRangeError(`range [${offset}, ${offset + length}) passes the end of ${JSON.stringify(key)} (${got} bytes)`)
@@ -618,11 +779,11 @@ export class S3Driver implements StoreDriver {
       }
       this.#finish(lease, got, undefined, opts.signal);
     } catch (error) {
-      body?.destroy();
+      out.discard();
       this.#finish(lease, 0, error, opts.signal);
       throw error;
     }
-    if (check) await check(target, out.ETag ?? opts.etag);
+    if (check) await check(target, out.etag ?? opts.etag);
     return target;
   }
 
@@ -918,6 +1079,7 @@ export class S3Driver implements StoreDriver {
       const loaded = await this.#loaded.catch(() => undefined);
       for (const client of loaded?.clients ?? []) client.destroy();
     }
+    this.#directClient?.close();
     this.#httpAgent?.destroy();
     this.#httpsAgent?.destroy();
   }

@@ -102,9 +102,9 @@ const { timedGet, expectExact } = runReadFaultSuite({
 });
 
 describe("retry layers and hints", () => {
-  it("with the SDK's own retries (maxAttempts 3), a 503 is retried below the engine: exact bytes, RangeStats.retries 0", async () => {
+  it.each([true, false])("with maxAttempts 3, a 503 is retried below the engine (directReads %s: by the driver, or by the SDK): exact bytes, RangeStats.retries 0", async (directReads) => {
     proxy.setRules([{ ...target("small", "any"), nth: 1, fault: { kind: "status", status: 503 } }]);
-    const outcome = await timedGet(proxiedStore({ maxAttempts: 3 }), "small");
+    const outcome = await timedGet(proxiedStore({ maxAttempts: 3, directReads }), "small");
     expectExact(outcome, "small");
     expect(outcome.stats?.retries).toBe(0);
     expect(proxy.count({ method: "GET" })).toBe(2);

@@ -75,6 +75,13 @@ export async function recordedStore(
     },
     { step: "finalizeRequest", name: "rangeTestRequestLog" },
   );
+  // Direct reads (GetObject on http:) bypass the SDK's middleware: the driver's hook shows them the same way. They
+  // are logged when sent; `maxInFlight` counts SDK requests only (a direct read has no "response done" point here).
+  driver.directRequestHook = async (request) => {
+    const recorded: RecordedRequest = { command: request.operation, headers: request.headers, input: request.input };
+    log.requests.push(recorded);
+    await log.before?.(recorded);
+  };
   return { store: createObjectStore(driver, options.engine ? { engine: options.engine } : {}), driver, log };
 }
 

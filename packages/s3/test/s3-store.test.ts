@@ -167,9 +167,9 @@ describe("reads: version pinning", () => {
 });
 
 describe("the HTTP agent", () => {
-  it("has keep-alive sockets for at least the engine's concurrency, and ranges run that concurrently", async () => {
+  it("directReads: false — the SDK's keep-alive agent has sockets for the engine's concurrency, and ranges run that concurrently", async () => {
     const engine = { minSplitSize: 1 * MiB, chunkSize: 1 * MiB, maxConcurrentRanges: 8 };
-    const { store, driver, log } = await recordedStore({ engine });
+    const { store, driver, log } = await recordedStore({ engine, directReads: false });
     expect(driver.maxSockets).toBeGreaterThanOrEqual(8);
     const agent = driver.agents!.http;
     expect((agent as unknown as { keepAlive: boolean }).keepAlive).toBe(true);
@@ -180,10 +180,37 @@ describe("the HTTP agent", () => {
     await store.get("agent/obj.bin", { onStats: (s) => (maxInFlight = s.maxInFlight) });
     expect(maxInFlight).toBe(8);
     expect(log.maxInFlight.get("GetObject")).toBe(8);
+    expect(driver.directClient).toBeUndefined();
     // The requests went through this agent, and their sockets stay open for the next read.
     const free = Object.values(agent.freeSockets).reduce((n, list) => n + (list?.length ?? 0), 0);
     expect(free).toBeGreaterThanOrEqual(8);
     await store.close();
+  });
+
+  it("direct reads (default): GetObject goes through the HttpGetClient, whose keep-alive connections are reused", async () => {
+    const engine = { minSplitSize: 1 * MiB, chunkSize: 1 * MiB, maxConcurrentRanges: 8 };
+    const { store, driver, log } = await recordedStore({ engine });
+    await store.put("agent/direct.bin", bytes(16 * MiB, 9));
+    log.clear();
+    let maxInFlight = 0;
+    const data = await store.get("agent/direct.bin", { onStats: (s) => (maxInFlight = s.maxInFlight) });
+    expect(equalBytes(data, bytes(16 * MiB, 9))).toBe(true);
+    expect(maxInFlight).toBe(8);
+    // 16 GetObjects, none through the SDK (its middleware saw nothing; the direct hook saw them all).
+    expect(log.count("GetObject")).toBe(16);
+    expect(log.maxInFlight.get("GetObject")).toBeUndefined();
+    const client = driver.directClient!;
+    const afterFirst = client.connectionStats();
+    // The head request, then 8 ranges at a time: at most 8 connections (+1 while the head's body still arrived).
+    expect(afterFirst.opened).toBeGreaterThanOrEqual(8);
+    expect(afterFirst.opened).toBeLessThanOrEqual(9);
+    expect(afterFirst.idle).toBe(afterFirst.open);
+    // Sequential reads reuse those connections: no new one is opened.
+    for (let i = 0; i < 5; i++) await store.get("agent/direct.bin");
+    expect(client.connectionStats().opened).toBe(afterFirst.opened);
+    expect(client.connectionStats().open).toBeLessThanOrEqual(driver.maxSockets);
+    await store.close();
+    expect(client.connectionStats().open).toBe(0);
   });
 });
 
