@@ -2,6 +2,7 @@ export {
   addressOf,
   allocateAligned,
   allocateForParallelFill,
+  allocateReusable,
   prepareForFill,
   releaseReusableMemory,
   reuseStats,

@@ -3,7 +3,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { addressOf, allocateForParallelFill, allocatorKind, releaseReusableMemory, reuseStats } from "../src/index.js";
+import { addressOf, allocateForParallelFill, allocateReusable, allocatorKind, releaseReusableMemory, reuseStats } from "../src/index.js";
 
 const MiB = 1024 * 1024;
 
@@ -101,5 +101,28 @@ describe.runIf(allocatorKind === "native")("allocateForParallelFill({ reuse: tru
       encoding: "utf8",
       stdio: "pipe",
     })).toThrow(/RANGE_MEMORY_REUSE_BYTES must be a non-negative integer/);
+  });
+});
+
+describe.runIf(allocatorKind === "native")("allocateReusable", () => {
+  it("serves 32 MiB and more from released memory (ordinary pages), smaller sizes from Node's allocator", async () => {
+    await collect();
+    releaseReusableMemory();
+    const before = reuseStats().reused;
+    let first: Buffer | undefined = allocateReusable(40 * MiB);
+    expect(Buffer.isBuffer(first)).toBe(true);
+    first.fill(7);
+    const address = addressOf(first);
+    first = undefined;
+    await collect();
+    const second = allocateReusable(36 * MiB);
+    expect(addressOf(second)).toBe(address);
+    expect(second.length).toBe(36 * MiB);
+    expect(reuseStats().reused).toBe(before + 1);
+    // Below 32 MiB nothing is kept or taken: that is malloc's job.
+    const small = allocateReusable(8 * MiB);
+    expect(small.buffer.byteLength).toBeGreaterThanOrEqual(8 * MiB);
+    expect(reuseStats().reused).toBe(before + 1);
+    expect(() => allocateReusable(-1)).toThrow(/non-negative safe integer/);
   });
 });
