@@ -131,6 +131,33 @@ describe("createObjectStore with openReader", () => {
     for await (const _chunk of createObjectStore(early.driver, { engine }).getStream("k")) break;
     expect(early.counts.close).toBe(1);
   });
+
+  it("a caller's abort during an open that ignores it still stops the read: no range starts, AbortError, reader closed", async () => {
+    const data = patternBytes(1 * MiB);
+    const { driver, counts } = readerDriver(data);
+    const open = driver.openReader!.bind(driver);
+    const controller = new AbortController();
+    // The open neither checks nor forwards the signal; the caller aborts while it runs.
+    driver.openReader = async (key, opts) => {
+      const reader = await open(key, { headLength: opts.headLength });
+      controller.abort();
+      return reader;
+    };
+    const store = createObjectStore(driver, { engine });
+    await expect(store.get("k", { signal: controller.signal })).rejects.toMatchObject({ name: "AbortError" });
+    expect(counts).toMatchObject({ open: 1, close: 1, read: 0 });
+  });
+
+  it("an open that fails after the caller aborted reports the abort, not the driver's error", async () => {
+    const { driver, counts } = readerDriver(patternBytes(1000));
+    const controller = new AbortController();
+    driver.openReader = async () => {
+      counts.open++;
+      controller.abort();
+      throw new BackendError("connection reset", { code: "E_TEST", retryable: false });
+    };
+    await expect(createObjectStore(driver, { engine }).get("k", { signal: controller.signal })).rejects.toMatchObject({ name: "AbortError" });
+  });
 });
 
 /** A driver whose readHead resolves on "headers" and delivers the head's body `bodyDelayMs` later. */

@@ -4,13 +4,15 @@
 // Contenders run interleaved in one process (rotating order per repetition, a GC before each run); every run reads
 // the whole prefix once and touches every item. Reports the median and spread of items/s and MB/s, the process CPU
 // time per item (user + system, all threads: steadier than wall time on a shared machine), the median of the paired
-// ratios to the groups, and the peak RSS and external memory seen during the runs.
+// ratios to the groups, the main thread's event-loop utilisation (ELU: near 1 means the main thread is the limit), and
+// the peak RSS and ArrayBuffer memory (the objects' bytes) seen during the runs.
 //
 //   pnpm --filter @range/loader build
 //   node --expose-gc packages/loader/bench/loader-vs-groups.mjs [--backends file,s3,memory] [--datasets small,large]
 //        [--runs 5] [--concurrency 16] [--batch-size 32] [--prefetch 2] [--contenders loader,groups,pool]
 //        [--ordering ordered] [--json out.json]
 //        [--scale 0.1] (fewer objects, for a quick look) [--before-dist path/to/old/index.js] (contender "before")
+//        [--step-ms 2] (the consumer's training step per batch, a timer wait as for a GPU: no CPU; default 0 = none)
 import { randomFillSync } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     json: { type: "string" },
     scale: { type: "string", default: "1" },
     "before-dist": { type: "string" },
+    "step-ms": { type: "string", default: "0" },
   },
 });
 // A second loader build to compare with (e.g. a copy of an older dist/): contender "before".
@@ -56,6 +59,12 @@ if (!gc) console.warn("run with --expose-gc for a GC before each run (fairer, le
 
 /** Reads one item's bytes so nothing is optimised away, as a consumer would. */
 const touch = (bytes) => bytes[0] + bytes[bytes.length - 1];
+/**
+ * The consumer's work per batch besides touching it: with --step-ms, a training step that waits that long without
+ * using the CPU (the GPU computes). What a loader is for: fetching the next batches meanwhile. 0: no step.
+ */
+const stepMs = Number(values["step-ms"]);
+const step = stepMs > 0 ? () => new Promise((resolve) => setTimeout(resolve, stepMs)) : undefined;
 
 /** Every contender: reads the whole prefix once, handing batches of `batchSize` to a consumer. Returns items and bytes. */
 const CONTENDERS = {
@@ -68,6 +77,7 @@ const CONTENDERS = {
         bytes += item.size;
       }
       items += batch.length;
+      if (step) await step();
     }
     return { items, bytes };
   },
@@ -80,6 +90,7 @@ const CONTENDERS = {
         bytes += item.size;
       }
       items += batch.length;
+      if (step) await step();
     }
     return { items, bytes };
   },
@@ -98,18 +109,22 @@ const CONTENDERS = {
           for (const b of batch) touch(b);
           items += batch.length;
           batch = [];
+          if (step) await step();
         }
         bytes += data.length;
       }
     }
     for (const b of batch) touch(b);
+    if (step && batch.length > 0) await step();
     return { items: items + batch.length, bytes };
   },
   // A bare async pool: `concurrency` workers pulling the next key; sizes from the listing; no ordering, no backpressure,
   // no cancellation. What the loader could reach at best over this store.
   async pool(store, prefix) {
+    // Like the loader, it keeps a listed entry only where its size is used: 10,000 listed entries (etag, date) hold
+    // ~3.6 MiB more heap than their keys for the whole run, which by itself brings V8's full GCs into play.
     const metas = [];
-    for await (const meta of store.list(prefix, { recursive: true })) if (!meta.isPrefix) metas.push(meta);
+    for await (const meta of store.list(prefix, { recursive: true })) if (!meta.isPrefix) metas.push(meta.size > 4 * MiB ? meta : meta.key);
     let next = 0;
     let items = 0;
     let bytes = 0;
@@ -118,13 +133,14 @@ const CONTENDERS = {
       while (next < metas.length) {
         const meta = metas[next++];
         // Listed sizes only where the engine splits the object (as the loader does): a small object is one request anyway.
-        const data = await store.get(meta.key, meta.size > 4 * MiB ? { knownMeta: meta } : undefined);
+        const data = typeof meta === "string" ? await store.get(meta) : await store.get(meta.key, { knownMeta: meta });
         batch.push(data);
         bytes += data.length;
         if (batch.length === batchSize) {
           for (const b of batch) touch(b);
           items += batch.length;
           batch = [];
+          if (step) await step();
         }
       }
     };
@@ -156,20 +172,20 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ["gc"] });
 
-/** Peak RSS and external memory while `fn` runs, sampled every 5 ms. */
+/** Peak RSS and ArrayBuffer memory (the objects' bytes: Node counts Buffers there) while `fn` runs, every 5 ms. */
 async function sampled(fn) {
   let rss = 0;
-  let external = 0;
+  let arrayBuffers = 0;
   const sample = () => {
     const m = process.memoryUsage();
     rss = Math.max(rss, m.rss);
-    external = Math.max(external, m.external + m.arrayBuffers);
+    arrayBuffers = Math.max(arrayBuffers, m.arrayBuffers);
   };
   const timer = setInterval(sample, 5);
   try {
     const result = await fn();
     sample();
-    return { ...result, rss, external };
+    return { ...result, rss, arrayBuffers };
   } finally {
     clearInterval(timer);
   }
@@ -199,9 +215,11 @@ async function benchmark(backend, store, dataset) {
       const started = performance.now();
       const cpuBefore = process.cpuUsage();
       const gcBefore = { ...gcTime };
+      const eluBefore = performance.eventLoopUtilization();
       const r = await sampled(() => CONTENDERS[name](store, prefix));
       const seconds = (performance.now() - started) / 1000;
       const cpu = process.cpuUsage(cpuBefore);
+      const elu = performance.eventLoopUtilization(eluBefore).utilization;
       await new Promise((resolve) => setImmediate(resolve)); // let the last GC entries arrive
       if (r.items !== dataset.count || r.bytes !== dataset.count * dataset.size) {
         throw new Error(`${name} read ${r.items} items / ${r.bytes} bytes, expected ${dataset.count} / ${dataset.count * dataset.size}`);
@@ -213,8 +231,9 @@ async function benchmark(backend, store, dataset) {
         cpuMicrosPerItem: (cpu.user + cpu.system) / r.items,
         gcMinorMs: gcTime.minor - gcBefore.minor,
         gcMajorMs: gcTime.major - gcBefore.major,
+        elu,
         rss: r.rss,
-        external: r.external,
+        arrayBuffers: r.arrayBuffers,
       });
     }
   }
@@ -234,7 +253,8 @@ async function benchmark(backend, store, dataset) {
       gcMinorMs: median(rs.map((r) => r.gcMinorMs)),
       gcMajorMs: median(rs.map((r) => r.gcMajorMs)),
       peakRssMiB: Math.max(...rs.map((r) => r.rss)) / MiB,
-      peakExternalMiB: Math.max(...rs.map((r) => r.external)) / MiB,
+      eventLoopUtilization: median(rs.map((r) => r.elu)),
+      peakArrayBuffersMiB: Math.max(...rs.map((r) => r.arrayBuffers)) / MiB,
       runs: rs.map((r) => r.itemsPerSecond),
     };
     if (name !== "groups" && results.groups) {
@@ -245,8 +265,8 @@ async function benchmark(backend, store, dataset) {
     rows.push(row);
     console.log(
       `${backend.padEnd(5)} ${dataset.name.padEnd(16)} ${name.padEnd(7)} ${fmt(row.itemsPerSecond).padStart(7)} items/s ` +
-        `(${fmt(row.min)}–${fmt(row.max)})  ${fmt(row.mbps).padStart(6)} MB/s  CPU ${fmt(row.cpuMicrosPerItem)} µs/item  GC ${fmt(row.gcMinorMs)}+${fmt(row.gcMajorMs)} ms  peak RSS ${fmt(row.peakRssMiB)} MiB ` +
-        `(external ${fmt(row.peakExternalMiB)} MiB)` +
+        `(${fmt(row.min)}–${fmt(row.max)})  ${fmt(row.mbps).padStart(6)} MB/s  CPU ${fmt(row.cpuMicrosPerItem)} µs/item  ELU ${fmt(row.eventLoopUtilization, 2)}  GC ${fmt(row.gcMinorMs)}+${fmt(row.gcMajorMs)} ms  ` +
+        `peak RSS ${fmt(row.peakRssMiB)} MiB (ArrayBuffers ${fmt(row.peakArrayBuffersMiB)} MiB)` +
         (row.ratio !== undefined ? `  ×${fmt(row.ratio, 2)} groups (${fmt(row.ratioMin, 2)}–${fmt(row.ratioMax, 2)})` : ""),
     );
   }
@@ -256,7 +276,8 @@ async function benchmark(backend, store, dataset) {
 }
 
 console.log(
-  `# concurrency ${concurrency}, batchSize ${batchSize}, prefetch ${prefetch}, ordering ${ordering}, ${runs} runs; ` +
+  `# concurrency ${concurrency}, batchSize ${batchSize}, prefetch ${prefetch}, ordering ${ordering}, ` +
+    `consumer step ${stepMs > 0 ? `${stepMs} ms per batch` : "none"}, ${runs} runs; ` +
     `node ${process.version}; load ${load()}`,
 );
 const all = [];

@@ -109,6 +109,18 @@ describe("createLoader", () => {
     );
   });
 
+  it("a transform gets the listing's entry over a prefix (etag, lastModified) and key + size for a key list", async () => {
+    const store = createMemoryStore();
+    const keys = await fill(store, 3);
+    const listed = new Map<string, unknown>();
+    for await (const meta of store.list("data/", { recursive: true })) listed.set(meta.key, meta);
+    const fromPrefix = await drain(createLoader(store, "data/", { transform: (_bytes, meta) => meta }));
+    expect(fromPrefix.flat().map((item) => item.data)).toEqual(keys.map((key) => listed.get(key)));
+    expect((fromPrefix[0]![0]!.data as { etag?: string }).etag).toEqual(expect.any(String));
+    const fromKeys = await drain(createLoader(store, keys, { transform: (_bytes, meta) => meta }));
+    expect(fromKeys.flat().map((item) => item.data)).toEqual(keys.map((key) => ({ key, size: 100 })));
+  });
+
   it("ordered waits for a slow key and keeps order; unordered delivers everything else meanwhile", async () => {
     // The slow keys are held by a gate the test opens itself. Ordered: after 150 ms (nothing may arrive before the
     // gate, however long it stays shut). Unordered: 150 ms after every other key's get has finished, so a loaded
@@ -276,15 +288,79 @@ describe("createLoader", () => {
   it.each([1, 2, 3, 8])("rank/worldSize=%i gives disjoint shards that together cover every key once", async (worldSize) => {
     const store = createMemoryStore();
     const keys = await fill(store, 37);
-    const seen = new Map<string, number>();
-    for (let rank = 0; rank < worldSize; rank++) {
-      for (const batch of await drain(createLoader(store, "data/", { rank, worldSize, shuffle: true, seed: 3, batchSize: 4 }))) {
-        for (const item of batch) seen.set(item.key, (seen.get(item.key) ?? 0) + 1);
+    for (const shuffle of [true, false]) {
+      const seen = new Map<string, number>();
+      for (let rank = 0; rank < worldSize; rank++) {
+        const got: string[] = [];
+        for (const batch of await drain(createLoader(store, "data/", { rank, worldSize, shuffle, seed: 3, batchSize: 4 }))) {
+          for (const item of batch) {
+            seen.set(item.key, (seen.get(item.key) ?? 0) + 1);
+            got.push(item.key);
+          }
+        }
+        // Unshuffled, a prefix is sharded while it is listed: the same share, in key order, as for the key list.
+        if (!shuffle) expect(got).toEqual(shard(keys, rank, worldSize));
       }
+      expect([...seen.keys()].sort()).toEqual(keys);
+      expect([...seen.values()].every((n) => n === 1)).toBe(true);
     }
-    expect([...seen.keys()].sort()).toEqual(keys);
-    expect([...seen.values()].every((n) => n === 1)).toBe(true);
     expect(shard([0, 1, 2, 3, 4, 5, 6], 1, 3)).toEqual([1, 4]);
+  });
+
+  it("over a prefix, fetching starts with the listing's first entries, and leaving early stops the listing too", async () => {
+    const backing = createMemoryStore();
+    await fill(backing, 40);
+    const events: string[] = [];
+    let readStarted: () => void = () => {};
+    const firstRead = new Promise<void>((resolve) => (readStarted = resolve));
+    let listingRunning = false;
+    const driver: StoreDriver = {
+      scheme: "paged",
+      stat: (key) => backing.stat(key),
+      readHead: async (key, length) => {
+        readStarted();
+        const meta = await backing.stat(key);
+        return { meta, data: await backing.getRange(key, 0, Math.min(length, meta.size)) };
+      },
+      read: (key, offset, length) => backing.getRange(key, offset, length),
+      // A first "page" of 10 entries; the next ones only once a read has started, or the listing is aborted.
+      async *list(prefix, opts) {
+        listingRunning = true;
+        try {
+          let n = 0;
+          for await (const meta of backing.list(prefix, { recursive: true })) {
+            if (n++ === 10) {
+              const aborted = new Promise<void>((resolve) => opts.signal?.addEventListener("abort", () => resolve(), { once: true }));
+              const timeout = new Promise<void>((resolve) => setTimeout(resolve, 2000));
+              events.push(await Promise.race([firstRead.then(() => "read"), aborted.then(() => "aborted"), timeout.then(() => "timeout")]));
+              if (opts.signal?.aborted) throw opts.signal.reason;
+            }
+            yield meta;
+          }
+        } finally {
+          listingRunning = false;
+        }
+      },
+      write: (key, data, opts) => backing.put(key, data, opts),
+      delete: (key) => backing.delete(key),
+    };
+    const store = createObjectStore(driver);
+    const batches = await drain(createLoader(store, "data/", { batchSize: 8 }));
+    expect(batches.flat().map((item) => item.key)).toEqual(Array.from({ length: 40 }, (_, i) => keyName(i)));
+    expect(events).toEqual(["read"]); // the second page waited for a read, not for its 2 s timeout
+
+    // A listing that stalls (reads that never answer never release it) ends with the loader: nothing runs afterwards.
+    const stalled = createObjectStore({
+      ...driver,
+      readHead: (_key, _length, { signal }) =>
+        new Promise((_resolve, reject) => signal?.addEventListener("abort", () => reject(signal.reason), { once: true })),
+    });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const started = Date.now();
+    await expect(drain(createLoader(stalled, "data/", { signal: controller.signal }))).rejects.toMatchObject({ name: "AbortError" });
+    expect(listingRunning).toBe(false);
+    expect(Date.now() - started).toBeLessThan(1500);
   });
 
   it("over a prefix, sizes come from the listing: no stat, large objects split without a probe, small ones one request", async () => {
