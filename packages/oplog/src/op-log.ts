@@ -53,6 +53,13 @@ export interface OpLogStats {
 const DEFAULT_MAX_BUFFERED = 65_536;
 const DEFAULT_BATCH = 4096;
 const DEFAULT_FLUSH_MS = 1000;
+/**
+ * The key-character ring holds this many UTF-16 code units per buffered entry (2 bytes each). A key that does not fit
+ * (longer than {@link MAX_RING_KEY}, or the ring is full of long keys) travels as a string in its batch's message
+ * instead: slower, never lost.
+ */
+const KEY_CHARS_PER_ENTRY = 32;
+const MAX_RING_KEY = 4096;
 
 /** Format and compression a file name asks for (see {@link OpLogOptions}). */
 export function opLogFileType(path: string): { format: OpLogFormat; compression: OpLogCompression } {
@@ -74,10 +81,14 @@ export function zstdAvailable(): boolean {
 }
 
 interface Batch {
-  /** Ring index of the batch's first entry (counted from the log's start; the ring slot is this mod capacity). */
+  /** Ring slot of the batch's first entry (the next ones follow, mod the ring's capacity). */
   first: number;
   count: number;
-  keys: string[];
+  /** Ring index (in code units, mod the capacity) of the batch's first key character, and its keys' characters there. */
+  charStart: number;
+  chars: number;
+  /** Keys that are not in the key-character ring, sparse by entry index. */
+  keys: Map<number, string>;
   /** Sparse, by entry index: most entries have no error, no destination and the batch's endpoint. */
   errors: Map<number, string>;
   endpoint: string;
@@ -117,16 +128,35 @@ export class OpLog {
   #atWriter = 0;
   /** Entries posted, modulo 2^32 (as is the shared counter, so the difference stays right when both wrap). */
   #posted = 0;
-  readonly #writtenCounter = new Int32Array(new SharedArrayBuffer(4));
+  /** [0]: entries the writer has written, [1]: key characters it has consumed (both mod 2^32). */
+  readonly #writtenCounter = new Int32Array(new SharedArrayBuffer(8));
   /**
-   * The entries' numbers, shared with the writer: `maxBufferedOps` slots of FIELDS doubles (64 bytes each), used
+   * The entries' numbers, shared with the writer: `maxBufferedOps` slots of FIELDS doubles (72 bytes each), used
    * round-robin. A slot is reused only after the writer has formatted its entry (the buffer bound guarantees it), so
    * the hot path allocates nothing per batch (a fresh 256 KiB array per batch made the main thread's GC busy).
    */
   readonly #ring: Float64Array;
+  /**
+   * The keys, as UTF-16 code units copied into shared memory, back to back: a key string kept in a batch until it is
+   * posted outlives garbage collections on this thread (more scavenge work), and cloning 4096 of them into each
+   * message is main-thread work too.
+   */
+  readonly #keyChars: Uint16Array;
+  /** Where the next key character goes (mod the ring's length). */
+  #keyHead = 0;
+  /** Key characters posted to the writer, mod 2^32 (compared with the writer's shared counter). */
+  #charsPosted = 0;
+  /** Free key characters, as last computed (only ever an underestimate: the writer frees more behind our back). */
+  #charsFree = 0;
   /** Entries appended since the start: the ring index of the next one. */
   #appended = 0;
-  #recorded = 0;
+  /** The ring slot of the next entry (`#appended` mod the ring's slots). */
+  #slot = 0;
+  /**
+   * Entries that can still be appended before the bound has to be looked at again: the room as last computed (the
+   * writer only ever makes more), 0 once the log is closing or failed. The hot path's one check.
+   */
+  #room = 0;
   #dropped = 0;
   #written = 0;
   #bytesWritten: number | undefined;
@@ -165,7 +195,12 @@ export class OpLog {
     this.#batchSize = Math.min(positiveInteger("batchSize", options.batchSize, DEFAULT_BATCH), this.#maxBuffered);
     this.#flushMs = positiveInteger("flushIntervalMs", options.flushIntervalMs, DEFAULT_FLUSH_MS);
     this.#block = options.onOverflow === "block";
+    this.#room = this.#maxBuffered;
     this.#ring = new Float64Array(new SharedArrayBuffer(this.#maxBuffered * FIELDS * Float64Array.BYTES_PER_ELEMENT));
+    // At most 2^30 code units: the counters are mod 2^32 and the difference must stay a positive int32.
+    const keyCapacity = Math.min(this.#maxBuffered * KEY_CHARS_PER_ENTRY, 1 << 30);
+    this.#keyChars = new Uint16Array(new SharedArrayBuffer(keyCapacity * Uint16Array.BYTES_PER_ELEMENT));
+    this.#charsFree = keyCapacity;
     this.path = path;
     this.format = format;
     this.compression = compression;
@@ -200,6 +235,7 @@ export class OpLog {
       timeOrigin: performance.timeOrigin,
       writtenCounter: this.#writtenCounter,
       ring: this.#ring,
+      keyChars: this.#keyChars,
       clientId: options.clientId ?? "",
       opNames: withRequest(OP_NAMES, "REQUEST"),
       methods: withRequest(METHODS, "request"),
@@ -219,8 +255,8 @@ export class OpLog {
   }
 
   /**
-   * Appends one finished operation. The hot path: numbers into a typed array, three string references, no
-   * formatting. Returns a promise only when the operation has to wait for room (`onOverflow: "block"`).
+   * Appends one finished operation. The hot path: numbers into a typed array, the key's characters into another,
+   * no formatting, nothing allocated. Returns a promise only when the operation has to wait for room (`onOverflow: "block"`).
    */
   add(
     op: number,
@@ -238,12 +274,8 @@ export class OpLog {
     name = "",
   ): Promise<void> | undefined {
     this.#freeThreads.push(thread);
-    if (this.#closing || this.#failure) {
-      this.#dropped++;
-      return undefined;
-    }
-    if (this.#batch.count + this.#atWriter >= this.#maxBuffered && this.#batch.count + this.#refreshAtWriter() >= this.#maxBuffered) {
-      if (!this.#block) {
+    if (this.#room <= 0 && this.#refreshRoom() <= 0) {
+      if (this.#closing || this.#failure || !this.#block) {
         this.#dropped++;
         return undefined;
       }
@@ -251,6 +283,11 @@ export class OpLog {
     }
     this.#append(op, key, bytes, objects, offset, start, duration, firstByte, thread, error, endpoint, destination, name);
     return undefined;
+  }
+
+  #refreshRoom(): number {
+    this.#room = this.#closing || this.#failure ? 0 : this.#maxBuffered - this.#batch.count - this.#refreshAtWriter();
+    return this.#room;
   }
 
   async #appendWhenRoom(...entry: Required<Parameters<OpLog["add"]>>): Promise<void> {
@@ -278,7 +315,10 @@ export class OpLog {
     name: string,
   ): void {
     const batch = this.#batch;
-    const at = ((batch.first + batch.count) % this.#maxBuffered) * FIELDS;
+    const slot = this.#slot;
+    this.#slot = slot + 1 === this.#maxBuffered ? 0 : slot + 1;
+    this.#room--;
+    const at = slot * FIELDS;
     const numbers = this.#ring;
     numbers[at] = start;
     numbers[at + 1] = duration;
@@ -288,14 +328,33 @@ export class OpLog {
     numbers[at + 5] = objects;
     numbers[at + 6] = op;
     numbers[at + 7] = thread;
-    batch.keys.push(key);
     const i = batch.count;
+    const length = key.length;
+    if (length <= MAX_RING_KEY && (length <= this.#charsFree || length <= this.#refreshCharsFree())) {
+      const chars = this.#keyChars;
+      let head = this.#keyHead;
+      if (head + length < chars.length) {
+        for (let c = 0; c < length; c++) chars[head + c] = key.charCodeAt(c);
+        head += length;
+      } else {
+        for (let c = 0; c < length; c++) {
+          chars[head] = key.charCodeAt(c);
+          if (++head === chars.length) head = 0;
+        }
+      }
+      this.#keyHead = head;
+      this.#charsFree -= length;
+      batch.chars += length;
+      numbers[at + 8] = length;
+    } else {
+      batch.keys.set(i, key);
+      numbers[at + 8] = -1;
+    }
     if (error !== "") batch.errors.set(i, error);
     if (i === 0) batch.endpoint = endpoint;
     else if (endpoint !== batch.endpoint) batch.endpoints.set(i, endpoint);
     if (destination !== "") batch.destinations.set(i, destination);
     if (name !== "") batch.names.set(i, name);
-    this.#recorded++;
     this.#appended++;
     if (++batch.count === this.#batchSize) this.#post(false);
     else if (batch.count === 1) this.#armTimer();
@@ -303,7 +362,7 @@ export class OpLog {
 
   stats(): OpLogStats {
     return {
-      recorded: this.#recorded,
+      recorded: this.#appended,
       dropped: this.#dropped,
       written: this.#written,
       buffered: this.#batch.count + this.#refreshAtWriter(),
@@ -320,6 +379,7 @@ export class OpLog {
 
   /** Writes what is buffered, ends the compressed stream, closes the file and stops the writer thread. Idempotent. */
   close(): Promise<void> {
+    this.#room = 0;
     this.#closing ??= (async () => {
       process.off("beforeExit", this.#onBeforeExit);
       this.#post(false);
@@ -341,11 +401,20 @@ export class OpLog {
     return this.#atWriter;
   }
 
+  /** Free key characters: the ring's length minus those not yet consumed by the writer (posted or in this batch). */
+  #refreshCharsFree(): number {
+    const atWriter = this.#failure ? 0 : (this.#charsPosted - Atomics.load(this.#writtenCounter, 1)) | 0;
+    this.#charsFree = this.#keyChars.length - atWriter - this.#batch.chars;
+    return this.#charsFree;
+  }
+
   #newBatch(): Batch {
     return {
       count: 0,
-      first: this.#appended,
-      keys: [],
+      first: this.#slot,
+      charStart: this.#keyHead,
+      chars: 0,
+      keys: new Map(),
       errors: new Map(),
       endpoint: "",
       endpoints: new Map(),
@@ -372,9 +441,10 @@ export class OpLog {
     this.#batch = this.#newBatch();
     this.#atWriter += batch.count;
     this.#posted = (this.#posted + batch.count) | 0;
+    this.#charsPosted = (this.#charsPosted + batch.chars) | 0;
     this.#retain();
-    const { first, count, keys, errors, endpoint, endpoints, destinations, names } = batch;
-    const message: BatchMessage = { type: "batch", first, count, keys, errors, endpoint, endpoints, destinations, names, sync };
+    const { first, count, charStart, chars, keys, errors, endpoint, endpoints, destinations, names } = batch;
+    const message: BatchMessage = { type: "batch", first, count, charStart, chars, keys, errors, endpoint, endpoints, destinations, names, sync };
     this.#worker.postMessage(message);
   }
 
@@ -429,6 +499,7 @@ export class OpLog {
   #fail(error: Error): void {
     if (this.#failure) return;
     const lost = this.#batch.count + this.#refreshAtWriter();
+    this.#room = 0;
     const code = (error as { code?: string }).code;
     this.#failure = new BackendError(`op-log ${this.path}: writing failed${code ? ` (${code})` : ""}`, { cause: error, code: "E_OPLOG_WRITE" });
     for (const request of this.#requests.values()) request.reject(this.#failure);

@@ -342,6 +342,40 @@ describe("bounded buffer", () => {
   });
 });
 
+describe("keys", () => {
+  it("reach the file exactly: through the shared character ring (wrapping around), or in the batch message when too long or the ring is full", async () => {
+    // maxBufferedOps 8 → a ring of 256 key characters: 100-character keys fill it after two, a 5000-character key
+    // never fits, and 3000 operations wrap it around many times.
+    const store = withOverrides(createMemoryStore(), { get: (key: string) => Promise.resolve(bytes(key.length % 7)) });
+    const kinds = [
+      (i: number) => `k${i}`,
+      (i: number) => `${"x".repeat(95)}${String(i).padStart(5, "0")}`,
+      (i: number) => `é/日本/😀/${i}`,
+      (i: number) => `${"long/".repeat(1000)}${i}`,
+      (i: number) => `tab\t"${i}"`,
+      (i: number) => `\uFEFFbom-first/${i}`,
+    ];
+    const expected: string[] = [];
+    for (const format of ["tsv", "jsonl"] as const) {
+      const path = join(dir, `keys.${format}.gz`);
+      const logged = withOpLog(store, { path, maxBufferedOps: 8, batchSize: 4, onOverflow: "block" });
+      expected.length = 0;
+      for (let i = 0; i < 3000; i += 6) {
+        // Six at a time: several batches in flight at the writer.
+        const keys = Array.from({ length: 6 }, (_, j) => kinds[(i + j) % kinds.length]!(i + j));
+        expected.push(...keys);
+        await Promise.all(keys.map((key) => logged.get(key)));
+      }
+      await logged.close();
+      expect(logged.stats()).toMatchObject({ recorded: 3000, dropped: 0, written: 3000 });
+      // Sorted: with "block", an operation that waited for room can be written after one that came later.
+      const records = await readAll(path);
+      expect(records.map((r) => r.key).sort()).toEqual([...expected].sort());
+      expect(records.filter((r) => r.bytes !== r.key.length % 7)).toEqual([]);
+    }
+  });
+});
+
 describe("readOpLog reads other tools' files", () => {
   it("warp's TSV (14 columns with cat, # comments) and s3dlio's integer-nanosecond times", async () => {
     const warp = [
