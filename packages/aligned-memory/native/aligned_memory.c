@@ -304,6 +304,19 @@ static napi_value address(napi_env env, napi_callback_info info) {
 // this buffer) or a slow page marks the rest of the view MADV_NOHUGEPAGE. Resolves true when it met a slow page.
 // Why a pool thread: concurrent reads each prepare their own range, so first-touch faults run in parallel instead
 // of serially on the JS thread before the first read starts.
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+// Maps the ordinary pages of [start, start + length) writable without touching their bytes (Linux >= 5.14; older
+// kernels refuse and the read faults them in instead). Measured on this VM: 1 GiB of 4 KiB pages populated in
+// 360-370 ms on one thread, against 560-780 ms when the same pages are faulted in one write at a time.
+static void populate(uint8_t* start, size_t length) {
+  uintptr_t first = (uintptr_t)start & ~(uintptr_t)4095;
+  uintptr_t end = ((uintptr_t)start + length + 4095) & ~(uintptr_t)4095;
+  if (end > first) madvise((void*)first, end - first, MADV_POPULATE_WRITE);
+}
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -325,6 +338,7 @@ static void prefault_execute(napi_env env, void* data) {
   if (end <= first) return;
   if (p->skip) {
     madvise((void*)first, end - first, MADV_NOHUGEPAGE);
+    populate(p->start, p->length);
     return;
   }
   for (uintptr_t page = first; page < end; page += HUGE_PAGE) {
@@ -336,6 +350,7 @@ static void prefault_execute(napi_env env, void* data) {
       if (page + HUGE_PAGE < end) madvise((void*)(page + HUGE_PAGE), end - page - HUGE_PAGE, MADV_NOHUGEPAGE);
       __atomic_fetch_add(&huge_page_fallbacks, 1, __ATOMIC_RELAXED);
       p->slow = true;
+      populate(p->start, p->length);
       return;
     }
   }
