@@ -403,6 +403,26 @@ describe("HttpGetClient: abort and stalls", () => {
     await until(() => openSockets.size === 0);
   });
 
+  it("one signal shared by many requests, queued and sent: one listener on it, no MaxListenersExceededWarning, and an abort reaches all", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on("warning", onWarning);
+    try {
+      const c = client({ maxSockets: 4 });
+      const controller = new AbortController();
+      // 24 requests: 4 waiting for their heads, 20 queued for a connection, all on one signal.
+      const requests = Array.from({ length: 24 }, () => rejection(get(c, "/stall-headers", {}, controller.signal)));
+      await until(() => c.connectionStats().queued === 20);
+      controller.abort();
+      for (const error of await Promise.all(requests)) expect(isAbortError(error)).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+      expect(c.connectionStats()).toMatchObject({ open: 0, queued: 0 });
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("no bytes for idleTimeoutMs: TimeoutError (head and body)", async () => {
     const c = client({ idleTimeoutMs: 150 });
     const started = performance.now();

@@ -1,4 +1,5 @@
 import { connect, type Socket } from "node:net";
+import { onAbort } from "../abort.js";
 import { StallTimer } from "../engine/stall-timer.js";
 import { BackendError, IntegrityError, RangeConfigError, TimeoutError, abortErrorFrom } from "../errors.js";
 
@@ -199,23 +200,25 @@ export class HttpGetClient {
     const owner = pool;
     return new Promise<Connection>((resolve, reject) => {
       const { signal } = request;
+      // get() checked the signal just before: it is not aborted yet.
+      const stopWatching = signal
+        ? onAbort(signal, () => {
+            const index = owner.waiters.indexOf(waiter);
+            if (index >= 0) owner.waiters.splice(index, 1);
+            reject(abortErrorFrom(signal));
+          })
+        : undefined;
       const waiter: Waiter = {
         resolve: (connection) => {
-          signal?.removeEventListener("abort", onAbort);
+          stopWatching?.();
           resolve(connection);
         },
         reject: (error) => {
-          signal?.removeEventListener("abort", onAbort);
+          stopWatching?.();
           reject(error);
         },
         request,
       };
-      const onAbort = () => {
-        const index = owner.waiters.indexOf(waiter);
-        if (index >= 0) owner.waiters.splice(index, 1);
-        reject(abortErrorFrom(signal!));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
       owner.waiters.push(waiter);
     });
   }
@@ -405,7 +408,7 @@ class Exchange implements HttpGetResponse {
   #chunked = false;
   #errorRaw: Buffer[] = [];
   #errorRawLength = 0;
-  #onAbort: (() => void) | undefined;
+  #stopWatchingSignal: (() => void) | undefined;
   /** Why the exchange failed, for a readInto that comes after the connection died. */
   #failure: Error | undefined;
 
@@ -421,10 +424,9 @@ class Exchange implements HttpGetResponse {
     this.head.catch(() => {});
     connection.exchange = this;
     const { signal } = request;
-    if (signal) {
-      this.#onAbort = () => this.#connection.destroy(abortErrorFrom(signal));
-      signal.addEventListener("abort", this.#onAbort, { once: true });
-    }
+    // One shared listener per signal (core's onAbort), however many requests pass the same one. A signal that
+    // aborted while a connection was acquired is caught by readInto.
+    if (signal && !signal.aborted) this.#stopWatchingSignal = onAbort(signal, () => this.#connection.destroy(abortErrorFrom(signal)));
     this.#startTimer();
     connection.socket.write(head);
   }
@@ -729,8 +731,8 @@ class Exchange implements HttpGetResponse {
   #cleanup(): void {
     this.#timer?.stop();
     this.#timer = undefined;
-    if (this.#onAbort) this.#request.signal?.removeEventListener("abort", this.#onAbort);
-    this.#onAbort = undefined;
+    this.#stopWatchingSignal?.();
+    this.#stopWatchingSignal = undefined;
   }
 
   /** The connection died (or was destroyed for a reason): whichever promise is pending rejects. */
