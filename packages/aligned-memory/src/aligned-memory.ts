@@ -94,7 +94,7 @@ export function allocateAligned(size: number, options: AllocateAlignedOptions = 
   const mode = huge === "auto" ? 2 : huge === true ? 1 : huge === false ? 0 : undefined;
   if (mode === undefined) throw new RangeConfigError(`hugePages must be true, false or "auto", got ${String(huge)}`);
   if (size === 0) return new Uint8Array(0);
-  if (native) return new Uint8Array(native.allocate(size, mode, HUGE_FAULT_LIMIT_NS), 0, size);
+  if (native) return new Uint8Array(freshMapping(native, size, mode), 0, size);
   if (size > WASM_MAX_BYTES) {
     throw new RangeConfigError(`the pure-JS aligned allocator holds at most 4 GiB, asked for ${size} bytes`);
   }
@@ -159,11 +159,10 @@ export interface ParallelFillOptions {
  */
 export function allocateForParallelFill(size: number, options: ParallelFillOptions = {}): Uint8Array {
   if (!native || !Number.isSafeInteger(size) || size <= 0) return allocateAligned(size, { hugePages: false });
-  const reused = options.reuse === true ? native.reuse(size, true) : undefined;
-  keepTrimming();
+  const reused = options.reuse === true ? reusedMapping(native, size, true) : undefined;
   // Reused memory is faulted in already: prepareForFill has nothing to decide for it.
   if (reused) return new Uint8Array(reused, 0, size);
-  const buffer = native.allocate(size, 1, HUGE_FAULT_LIMIT_NS);
+  const buffer = freshMapping(native, size, 1);
   deferredBuffers.set(buffer, { slow: false });
   return new Uint8Array(buffer, 0, size);
 }
@@ -184,9 +183,22 @@ export function allocateReusable(size: number): Buffer {
     throw new RangeConfigError(`size must be a non-negative safe integer, got ${String(size)}`);
   }
   if (!native || size < MALLOC_REUSE_MAX) return Buffer.allocUnsafeSlow(size);
-  keepTrimming();
-  const buffer = native.reuse(size, false) ?? native.allocate(size, 0, HUGE_FAULT_LIMIT_NS);
+  const buffer = reusedMapping(native, size, false) ?? freshMapping(native, size, 0);
   return Buffer.from(buffer, 0, size);
+}
+
+/**
+ * Every native mapping of 2 MiB or more, fresh or reused, goes to the reuse cache when the GC collects it: these two
+ * are the only ways to get one, and both start the timer that unmaps what nobody reuses.
+ */
+function freshMapping(allocator: NativeAllocator, size: number, mode: 0 | 1 | 2): ArrayBuffer {
+  keepTrimming();
+  return allocator.allocate(size, mode, HUGE_FAULT_LIMIT_NS);
+}
+
+function reusedMapping(allocator: NativeAllocator, size: number, huge: boolean): ArrayBuffer | undefined {
+  keepTrimming();
+  return allocator.reuse(size, huge);
 }
 
 let trimTimer: NodeJS.Timeout | undefined;
@@ -210,7 +222,8 @@ function keepTrimming(): void {
  * this process. Zeros with the fallback allocator.
  */
 export function reuseStats(): { cachedBytes: number; cached: number; reused: number } {
-  const [cachedBytes, cached, reused] = native?.trimCache(REUSE_IDLE_MS) ?? [0, 0, 0];
+  // An idle limit nothing reaches: read the numbers without unmapping anything.
+  const [cachedBytes, cached, reused] = native?.trimCache(Number.MAX_SAFE_INTEGER) ?? [0, 0, 0];
   return { cachedBytes, cached, reused };
 }
 

@@ -82,6 +82,23 @@ describe.runIf(allocatorKind === "native")("allocateForParallelFill({ reuse: tru
     expect(reuseStats().cached).toBe(0);
   });
 
+  it("also unmaps, after 2 s, the released memory of buffers from allocateAligned alone", () => {
+    const script = `
+      import { allocateAligned, reuseStats } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+      import { setFlagsFromString } from "node:v8";
+      import { runInNewContext } from "node:vm";
+      setFlagsFromString("--expose-gc");
+      const gc = runInNewContext("gc");
+      allocateAligned(8 * 1024 * 1024).fill(1);
+      for (let i = 0; i < 4; i++) { gc(); await new Promise((r) => setTimeout(r, 5)); }
+      const before = reuseStats();
+      await new Promise((r) => setTimeout(r, 3_500));
+      console.log(JSON.stringify({ before, after: reuseStats() }));`;
+    const { before, after } = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }));
+    expect(before).toMatchObject({ cached: 1 });
+    expect(after).toMatchObject({ cachedBytes: 0, cached: 0 });
+  });
+
   it("keeps nothing with RANGE_MEMORY_REUSE_BYTES=0, and rejects a bad value with a clear error", () => {
     const script = `
       import { allocateForParallelFill, reuseStats } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
