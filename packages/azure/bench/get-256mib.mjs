@@ -5,11 +5,10 @@
 // variant always follows the same one), and with --expose-gc a full GC runs before each timed read (so no variant pays
 // for the previous one's 256 MiB of garbage). Besides the time, each variant reports the CPU seconds Azurite and this
 // process spent on it, to show which side is the limit.
-import { randomFillSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
-import { cpuSecondsOf, measureOtherLoad, median, mibPerSecond, opsPerSecond, ownCpuSeconds, spread, startAzurite, waitForQuiet } from "@range/test-servers";
+import { cpuSecondsOf, measureOtherLoad, median, mibPerSecond, opsPerSecond, ownCpuSeconds, seedGetBenchmark, spread, startAzurite, waitForQuiet } from "@range/test-servers";
 import { createAzureStore } from "../dist/index.js";
 
 const MiB = 1024 * 1024;
@@ -52,13 +51,7 @@ try {
   // The SDK as an application would use it: its default pipeline and keep-alive agent.
   const sdk = new BlobServiceClient(server.blobEndpoint, new StorageSharedKeyCredential(server.account, server.accountKey)).getContainerClient("bench");
 
-  const big = Buffer.allocUnsafe(BIG);
-  randomFillSync(big);
-  await store.put("big.bin", big);
-  const small = Buffer.allocUnsafe(MiB);
-  randomFillSync(small);
-  const smallKeys = Array.from({ length: SMALL_COUNT }, (_, i) => `small/${i}.bin`);
-  for (let i = 0; i < smallKeys.length; i += 16) await Promise.all(smallKeys.slice(i, i + 16).map((k) => store.put(k, small)));
+  const { big, smallKeys } = await seedGetBenchmark(store, BIG, SMALL_COUNT);
 
   /** One `download()` of the whole blob, its stream read into a buffer of the response's size. */
   const singleDownload = async (key) => {

@@ -3,13 +3,12 @@
 //   node packages/gcs/bench/get-256mib.mjs [--quick] [--runs N] [--no-wait] [--json out.json]
 // Every variant uses the same server, object and process; repetitions are interleaved so drift hits all equally.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { randomFillSync } from "node:crypto";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Storage, TransferManager } from "@google-cloud/storage";
 import { allocateAligned, allocatorKind } from "@range/aligned-memory";
 import { RangeEngine } from "@range/core";
-import { cpuSecondsOf, median, mibPerSecond, opsPerSecond, startFakeGcsServer, waitForQuiet } from "@range/test-servers";
+import { cpuSecondsOf, median, mibPerSecond, opsPerSecond, seedGetBenchmark, startFakeGcsServer, waitForQuiet } from "@range/test-servers";
 import { createGcsStore } from "../dist/index.js";
 
 const MiB = 1024 * 1024;
@@ -44,13 +43,7 @@ try {
   const bucket = storage.bucket("bench");
   const transfer = new TransferManager(bucket);
 
-  const big = Buffer.allocUnsafe(BIG);
-  randomFillSync(big);
-  await store.put("big.bin", big);
-  const small = Buffer.allocUnsafe(MiB);
-  randomFillSync(small);
-  const smallKeys = Array.from({ length: SMALL_COUNT }, (_, i) => `small/${i}.bin`);
-  for (let i = 0; i < smallKeys.length; i += 16) await Promise.all(smallKeys.slice(i, i + 16).map((k) => store.put(k, small)));
+  const { big, smallKeys } = await seedGetBenchmark(store, BIG, SMALL_COUNT);
 
   // The same engine and plan as store.get, but each range fetched with the SDK's file.createReadStream: isolates
   // the transport (see src/media.ts).

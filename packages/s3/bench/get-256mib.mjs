@@ -10,7 +10,6 @@
 // GetObject sent through the SDK (the path before direct reads), so both show in one run. --tune adds direct-read
 // stores with other chunk sizes and concurrencies (to pick the defaults).
 import { spawn } from "node:child_process";
-import { randomFillSync } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { connect } from "node:net";
@@ -18,7 +17,7 @@ import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { allocateReusable } from "@range/aligned-memory";
-import { cpuSecondsOf, measureOtherLoad, median, mibPerSecond, opsPerSecond, ownCpuSeconds, spread, startSeaweedFs, waitForQuiet } from "@range/test-servers";
+import { cpuSecondsOf, measureOtherLoad, median, mibPerSecond, opsPerSecond, ownCpuSeconds, seedGetBenchmark, spread, startSeaweedFs, waitForQuiet } from "@range/test-servers";
 import { createS3Store } from "../dist/index.js";
 
 const MiB = 1024 * 1024;
@@ -175,13 +174,7 @@ try {
   // The SDK as an application would use it: its default handler and agent.
   const sdk = new S3Client({ endpoint: server.endpoint, region: server.region, credentials, forcePathStyle: true });
 
-  const big = Buffer.allocUnsafe(BIG);
-  randomFillSync(big);
-  await store.put("big.bin", big);
-  const small = Buffer.allocUnsafe(MiB);
-  randomFillSync(small);
-  const smallKeys = Array.from({ length: SMALL_COUNT }, (_, i) => `small/${i}.bin`);
-  for (let i = 0; i < smallKeys.length; i += 16) await Promise.all(smallKeys.slice(i, i + 16).map((k) => store.put(k, small)));
+  const { big, smallKeys } = await seedGetBenchmark(store, BIG, SMALL_COUNT);
 
   /** One GetObject of the whole object, its body read into a buffer of the response's size. */
   const plainGet = async (key) => {

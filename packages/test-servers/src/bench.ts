@@ -1,8 +1,9 @@
 /**
  * What the backends' own benchmark scripts (packages/<backend>/bench) share: robust statistics, a quiet-moment wait,
  * CPU accounting from /proc (so a row can say what the server and the rest of a shared machine spent), and the
- * many-small-objects ops/s loop. Linux only, like the servers this kit starts.
+ * many-small-objects ops/s loop, and the objects they read. Linux only, like the servers this kit starts.
  */
+import { randomFillSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 
@@ -87,4 +88,23 @@ export async function opsPerSecond(
     }),
   );
   return keys.length / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * Writes what the get benchmarks read: `big.bin` (`bigBytes` random bytes) and `smallCount` random 1 MiB objects
+ * `small/<i>.bin`, 16 puts at a time. Returns the big object's bytes, to check every read, and the small keys.
+ */
+export async function seedGetBenchmark(
+  store: { put(key: string, data: Uint8Array): Promise<unknown> },
+  bigBytes: number,
+  smallCount: number,
+): Promise<{ big: Buffer; smallKeys: string[] }> {
+  const big = Buffer.allocUnsafe(bigBytes);
+  randomFillSync(big);
+  await store.put("big.bin", big);
+  const small = Buffer.allocUnsafe(1024 * 1024);
+  randomFillSync(small);
+  const smallKeys = Array.from({ length: smallCount }, (_, i) => `small/${i}.bin`);
+  for (let i = 0; i < smallKeys.length; i += 16) await Promise.all(smallKeys.slice(i, i + 16).map((k) => store.put(k, small)));
+  return { big, smallKeys };
 }

@@ -84,4 +84,4 @@ export {
   type GcsConnection,
 } from "./gcs/server.js";
 export { fakeGcsGlobalSetup, type FakeGcsGlobalSetupOptions } from "./vitest.js";
-export { cpuSecondsOf, measureOtherLoad, median, mibPerSecond, opsPerSecond, ownCpuSeconds, spread, waitForQuiet } from "./bench.js";
+export { cpuSecondsOf, measureOtherLoad, median, mibPerSecond, opsPerSecond, ownCpuSeconds, seedGetBenchmark, spread, waitForQuiet } from "./bench.js";
