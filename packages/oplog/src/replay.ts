@@ -406,9 +406,11 @@ export async function replayOpLog(
     if (Number.isNaN(firstStart)) firstStart = record.start;
     lastEnd = Number.isNaN(lastEnd) ? record.end : Math.max(lastEnd, record.end);
     const due = (record.start - firstStart) / speed;
-    const wait = due - (performance.now() - started);
-    // setTimeout has millisecond resolution: operations due within the next millisecond go now.
-    if (wait >= 1) await sleep(wait, signal).catch(() => {});
+    // setTimeout has millisecond resolution and may fire up to a millisecond early, so the wait is checked again
+    // after each sleep: an operation goes no earlier than within the millisecond it is due.
+    for (let wait = due - (performance.now() - started); wait >= 1 && !signal?.aborted; wait = due - (performance.now() - started)) {
+      await sleep(wait, signal).catch(() => {});
+    }
     while (inFlight >= maxInFlight && !signal?.aborted) await new Promise<void>((resolve) => (slotFreed = resolve));
     if (signal?.aborted) break;
     summary.ops++;
