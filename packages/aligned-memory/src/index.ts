@@ -3,6 +3,8 @@ export {
   allocateAligned,
   allocateForParallelFill,
   allocateReusable,
+  allocateReadResult,
+  readResultMemory,
   prepareForFill,
   releaseReusableMemory,
   reuseStats,

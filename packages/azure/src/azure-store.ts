@@ -2,6 +2,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import type { BlobDownloadResponseParsed, BlobServiceClient, BlockBlobClient, ContainerClient, StoragePipelineOptions } from "@azure/storage-blob";
+import { readResultMemory } from "@range/aligned-memory";
 import {
   BackendError,
   IntegrityError,
@@ -61,8 +62,10 @@ export interface AzureStoreOptions extends AzureConnectionOptions {
   /** More SDK pipeline settings (e.g. `userAgentOptions`, `proxyOptions`, `retryOptions`), applied last. */
   pipelineOptions?: StoragePipelineOptions;
   /**
-   * Allocates the result of a `get` that goes through the engine (default `Buffer.allocUnsafeSlow`), e.g.
-   * `allocateAligned` from `@range/aligned-memory` for huge-page-backed memory that is cheaper to fill.
+   * Allocates the result of a `get` that goes through the engine. Default `allocateReadResult` of
+   * `@range/aligned-memory`: from 32 MiB on, the memory of an earlier result the GC released (no first-touch page
+   * faults), else huge pages faulted in range by range on pool threads; below, `Buffer.allocUnsafeSlow`. Pass
+   * `(size) => Buffer.allocUnsafeSlow(size)` for plain fresh memory.
    */
   allocate?: (size: number) => Uint8Array;
   /**
@@ -631,6 +634,7 @@ export function createAzureStore(options: AzureStoreOptions): ObjectStore {
   if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("az: allocate must be a function");
   return createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
+    ...readResultMemory,
     ...(options.allocate ? { allocate: options.allocate } : {}),
   });
 }

@@ -483,3 +483,95 @@ describe("createObjectStore reads", () => {
     ]);
   });
 });
+
+describe("createObjectStore prepareTarget", () => {
+  const engine = { minSplitSize: 64 * 1024, chunkSize: 64 * 1024, maxConcurrentRanges: 4 };
+
+  /** A driver over a memory store that logs each read into a target, and the target's first byte then. */
+  function loggingDriver(log: string[]) {
+    const backing = createMemoryStore();
+    const driver: StoreDriver = {
+      scheme: "logging",
+      stat: (key) => backing.stat(key),
+      async read(key, offset, length, opts) {
+        log.push(`read ${offset} ${opts.target ? `target[0]=${opts.target[0]}` : "no target"}`);
+        const bytes = await backing.getRange(key, offset, length);
+        if (!opts.target) return bytes;
+        opts.target.set(bytes);
+        return opts.target;
+      },
+      write: (key, data, opts) => backing.put(key, data, opts),
+      list: (prefix, opts) => backing.list(prefix, opts),
+      delete: (key) => backing.delete(key),
+    };
+    return { driver, backing };
+  }
+
+  it("runs before every range is read into its part of the result, and the read waits for it", async () => {
+    const log: string[] = [];
+    const { driver, backing } = loggingDriver(log);
+    const data = patternBytes(256 * 1024 + 5);
+    await backing.put("k", data);
+    const store = createObjectStore(driver, {
+      engine,
+      // Marks the part, later: the read must see the mark, so it started only after the promise resolved.
+      prepareTarget: (target) =>
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            target[0] = 0xee;
+            log.push(`prepare ${target.byteOffset}`);
+            resolve();
+          }, 5),
+        ),
+    });
+    const got = await store.get("k");
+    expect(equalBytes(got, data)).toBe(true);
+    const reads = log.filter((line) => line.startsWith("read"));
+    expect(reads.length).toBe(5);
+    for (const line of reads) expect(line).toMatch(/target\[0\]=238$/);
+    expect(log.filter((line) => line.startsWith("prepare")).length).toBe(5);
+  });
+
+  it("is skipped when it returns undefined, and reads without a target never call it", async () => {
+    const log: string[] = [];
+    const { driver, backing } = loggingDriver(log);
+    await backing.put("small", patternBytes(1000));
+    await backing.put("big", patternBytes(200 * 1024));
+    let calls = 0;
+    const store = createObjectStore(driver, {
+      engine,
+      prepareTarget: () => {
+        calls++;
+        return undefined;
+      },
+    });
+    expect(equalBytes(await store.get("big"), patternBytes(200 * 1024))).toBe(true);
+    expect(calls).toBe(4);
+    await store.get("small");
+    expect(calls).toBe(4);
+    expect(equalBytes(await collect(store.getStream("big")), patternBytes(200 * 1024))).toBe(true);
+    expect(calls).toBe(4);
+  });
+
+  it("an abort while a range waits for it rejects with AbortError and sends no read for that range", async () => {
+    const log: string[] = [];
+    const { driver, backing } = loggingDriver(log);
+    await backing.put("k", patternBytes(256 * 1024));
+    const controller = new AbortController();
+    const store = createObjectStore(driver, {
+      engine,
+      prepareTarget: () => {
+        controller.abort();
+        return new Promise<void>((resolve) => setTimeout(resolve, 5));
+      },
+    });
+    await expect(store.get("k", { signal: controller.signal })).rejects.toMatchObject({ name: "AbortError" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(log.filter((line) => line.startsWith("read"))).toEqual([]);
+  });
+
+  it("must be a function", () => {
+    const { driver } = loggingDriver([]);
+    expect(() => createObjectStore(driver, { prepareTarget: 1 as never })).toThrow(RangeConfigError);
+  });
+});

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Bucket, File, Storage, StorageOptions } from "@google-cloud/storage";
+import { readResultMemory } from "@range/aligned-memory";
 import {
   BackendError,
   IntegrityError,
@@ -88,8 +89,10 @@ export interface GcsStoreOptions extends GcsConnectionOptions {
   /** Sockets of the keep-alive agent reads use. Default 2 × engine.maxConcurrentRanges (at least 16). */
   maxSockets?: number;
   /**
-   * Allocates the result of a `get` that goes through the engine (default `Buffer.allocUnsafeSlow`), e.g.
-   * `allocateAligned` from `@range/aligned-memory`.
+   * Allocates the result of a `get` that goes through the engine. Default `allocateReadResult` of
+   * `@range/aligned-memory`: from 32 MiB on, the memory of an earlier result the GC released (no first-touch page
+   * faults), else huge pages faulted in range by range on pool threads; below, `Buffer.allocUnsafeSlow`. Pass
+   * `(size) => Buffer.allocUnsafeSlow(size)` for plain fresh memory.
    */
   allocate?: (size: number) => Uint8Array;
 }
@@ -765,6 +768,7 @@ export function createGcsStore(options: GcsStoreOptions): ObjectStore {
   if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("gs: allocate must be a function");
   return createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
+    ...readResultMemory,
     ...(options.allocate ? { allocate: options.allocate } : {}),
   });
 }

@@ -2,8 +2,9 @@
 // wheel), on ONE SeaweedFS started through @range/test-servers. Run after `pnpm --filter @range/s3... build`:
 //   node --expose-gc packages/s3/bench/get-256mib.mjs [--quick] [--runs N] [--no-wait] [--no-peers] [--raw] [--tune] [--json out.json]
 // Every variant uses the same server. Runs interleave, each round starting one variant later (so no variant always
-// follows the same one), and with --expose-gc a full GC runs before each timed read. Each variant reports the CPU
-// seconds SeaweedFS and the client (this process, or the s3dlio child) spent on it, to show which side is the limit.
+// follows the same one); each timed read follows an untimed one of the same variant (see below), and with --expose-gc
+// a full GC runs before that pair. Each variant reports the CPU seconds SeaweedFS and the client (this process, or the
+// s3dlio child) spent on its timed read, to show which side is the limit.
 // The peers come from the benchmark suite's cache (.cache/bench-peers: `pnpm bench -- --peers install` puts them
 // there); a missing peer is skipped with a note. --raw adds the ceiling: a bare socket reader (no SDK, no node:http)
 // into a buffer touched beforehand, one stream and 32 ranges. "store.get, directReads: false" is the same store with
@@ -239,7 +240,6 @@ try {
   }
 
   async function time(fn, expected) {
-    globalThis.gc?.();
     const t0 = performance.now();
     const data = await fn();
     const ms = data.ms ?? performance.now() - t0;
@@ -257,6 +257,11 @@ try {
     const entries = Object.entries(variants);
     for (let run = 0; run < RUNS; run++) {
       for (const [name, fn] of [...entries.slice(run % entries.length), ...entries.slice(0, run % entries.length)]) {
+        // The steady state of a program that reads one object after another: each timed read follows an untimed
+        // read of the same variant whose result is dropped, with no forced GC between the two, so memory reuse
+        // happens only as often as it would in such a loop (when the GC has freed the previous result in time).
+        globalThis.gc?.();
+        await fn();
         const a0 = serverCpu();
         const c0 = ownCpuSeconds() + childCpu();
         samples[name].ms.push(await time(fn, BIG));

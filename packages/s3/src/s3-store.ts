@@ -1,6 +1,7 @@
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
+import { readResultMemory } from "@range/aligned-memory";
 import type {
   CompletedPart,
   GetObjectCommandOutput,
@@ -128,8 +129,10 @@ export interface S3StoreOptions {
   /** More S3Client settings, applied last (e.g. a logger, `useArnRegion`). */
   clientConfig?: S3ClientConfig;
   /**
-   * Allocates the result of a `get` that goes through the engine (default `Buffer.allocUnsafeSlow`), e.g.
-   * `allocateAligned` from `@range/aligned-memory` for huge-page-backed memory that is cheaper to fill.
+   * Allocates the result of a `get` that goes through the engine. Default `allocateReadResult` of
+   * `@range/aligned-memory`: from 32 MiB on, the memory of an earlier result the GC released (no first-touch page
+   * faults), else huge pages faulted in range by range on pool threads; below, `Buffer.allocUnsafeSlow`. Pass
+   * `(size) => Buffer.allocUnsafeSlow(size)` for plain fresh memory.
    */
   allocate?: (size: number) => Uint8Array;
 }
@@ -1105,6 +1108,7 @@ export function createS3Store(options: S3StoreOptions): S3Store {
   if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("s3: allocate must be a function");
   const store = createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
+    ...readResultMemory,
     ...(options.allocate ? { allocate: options.allocate } : {}),
   });
   return Object.assign(store, { endpointStats: () => driver.endpointStats() });

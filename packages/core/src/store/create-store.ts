@@ -38,6 +38,14 @@ export interface CreateObjectStoreOptions {
    * backend can pass memory that is cheaper to fill, e.g. huge-page-backed buffers for local files.
    */
   allocate?: (size: number) => Uint8Array;
+  /**
+   * Called before each range of an engine read is read into its part of the result (or of the caller's `into`);
+   * the read waits for the promise it returns. For memory whose first touch is costly: e.g. `prepareForFill` of
+   * `@range/aligned-memory` faults the part's pages in on a pool thread, so concurrent ranges pay for them in
+   * parallel instead of on the thread that copies the bytes. Return `undefined` (synchronously, not an empty
+   * promise) when there is nothing to wait for.
+   */
+  prepareTarget?: (target: Uint8Array) => Promise<void> | undefined;
 }
 
 /** Keys deleted per batch by `deletePrefix`: S3's DeleteObjects limit. */
@@ -265,6 +273,7 @@ class DriverObjectStore implements ObjectStore {
   readonly #driver: StoreDriver;
   readonly #engine: RangeEngine;
   readonly #allocate: (size: number) => Uint8Array;
+  readonly #prepareTarget: ((target: Uint8Array) => Promise<void> | undefined) | undefined;
   #closed = false;
   /** Server-side copy: only when the driver has one, so callers can tell and fall back to read + put. */
   declare readonly copy?: (srcKey: string, dstKey: string, opts?: CopyOptions) => Promise<ObjectMeta>;
@@ -280,6 +289,10 @@ class DriverObjectStore implements ObjectStore {
       throw new RangeConfigError("allocate must be a function", { code: "E_INVALID_OPTION" });
     }
     this.#allocate = options.allocate ?? allocateBuffer;
+    if (options.prepareTarget !== undefined && typeof options.prepareTarget !== "function") {
+      throw new RangeConfigError("prepareTarget must be a function", { code: "E_INVALID_OPTION" });
+    }
+    this.#prepareTarget = options.prepareTarget;
     if (typeof driver.copy === "function") this.copy = (srcKey, dstKey, opts) => this.#copy(srcKey, dstKey, opts ?? {});
     const events = driver.requestEvents;
     if (events) this.onRequest = (listener) => events.on(listener);
@@ -440,12 +453,18 @@ class DriverObjectStore implements ObjectStore {
 
   /** A fetcher for the bytes from `base` on. */
   #fetcher(session: ReadSession, base: number): RangeFetcher {
-    return (offset, length, signal, context) =>
-      session.read(base + offset, length, {
-        signal,
-        ...(context?.target ? { target: context.target } : {}),
-        ...(context ? { progress: context.progress } : {}),
-      });
+    const prepare = this.#prepareTarget;
+    return (offset, length, signal, context) => {
+      const read = () =>
+        session.read(base + offset, length, {
+          signal,
+          ...(context?.target ? { target: context.target } : {}),
+          ...(context ? { progress: context.progress } : {}),
+        });
+      const ready = prepare && context?.target ? prepare(context.target) : undefined;
+      if (ready === undefined) return read();
+      return ready.then(() => (signal.aborted ? Promise.reject(abortErrorFrom(signal)) : read()));
+    };
   }
 
   /**
