@@ -316,6 +316,26 @@ describe("stall timeout and retries", () => {
     expect(equalBytes(data, source)).toBe(true);
   });
 
+  it("a stalled fetcher that ignores its signal is timed out anyway: its signal carries the TimeoutError, a late answer is dropped", async () => {
+    const source = patternBytes(4096);
+    const signals: AbortSignal[] = [];
+    let releaseStalled: ((bytes: Uint8Array) => void) | undefined;
+    const fetch: RangeFetcher = (offset, length, signal) => {
+      signals.push(signal);
+      // The first try never looks at its signal and answers (wrong bytes) only after the retry has finished.
+      if (signals.length === 1) return new Promise((resolve) => (releaseStalled = resolve));
+      return Promise.resolve(source.slice(offset, offset + length));
+    };
+    const { data, stats } = await new RangeEngine({ rangeTimeoutMs: 30, retry: fastRetry }).download(source.length, fetch);
+    releaseStalled?.(new Uint8Array(source.length));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(stats.retries).toBe(1);
+    expect(equalBytes(data, source)).toBe(true);
+    expect(signals[0]!.reason).toBeInstanceOf(TimeoutError);
+    // A try that completed is never aborted afterwards, not even when the download ends.
+    expect(signals[1]!.aborted).toBe(false);
+  });
+
   it("does not kill a slow range that keeps making progress", async () => {
     const source = patternBytes(4096);
     let attempts = 0;

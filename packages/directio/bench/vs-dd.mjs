@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
-import { allocatorKind, allocateAligned } from "@range/aligned-memory";
+import { allocatorKind, allocateAligned, reuseStats } from "@range/aligned-memory";
 import { createDirectIoStore } from "../dist/index.js";
 
 const args = process.argv.slice(2);
@@ -54,12 +54,18 @@ try {
   };
   await get({ into }); // touch the reused buffer once, as a reused buffer is
   const times = { dd: [], get: [], into: [] };
+  // Whether a get's result came from the memory of an earlier, collected result (no page faults) or fresh memory
+  // depends on when the GC ran: printed so the spread can be read.
+  const reused = [];
   for (let r = 0; r < runs; r++) {
     times.dd.push(dd());
+    const before = reuseStats().reused;
     times.get.push(await get());
+    reused.push(reuseStats().reused > before ? "reused" : "fresh");
     times.into.push(await get({ into }));
   }
   for (const [k, v] of Object.entries(times)) console.log(`${k.padEnd(5)} median ${median(v).toFixed(0)} ms (${v.map((t) => t.toFixed(0)).join(" ")})`);
+  console.log(`get result memory per run: ${reused.join(" ")}`);
   console.log(`get vs dd:                  ${fmt(times.get.map((t, i) => times.dd[i] / t))}`);
   console.log(`get into reused buffer vs dd: ${fmt(times.into.map((t, i) => times.dd[i] / t))}`);
   await store.close();

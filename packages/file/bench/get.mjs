@@ -6,6 +6,7 @@
 //   node packages/file/bench/get.mjs --sizes 64k,1m --runs 15 --ms 300
 //   node packages/file/bench/get.mjs --large 1g --runs 5   1 GiB: every variant in a fresh child process
 //   node packages/file/bench/get.mjs --against /other/build/packages/file/dist/index.js   also: ours vs that build
+//   node packages/file/bench/get.mjs --malloc-default      small and mid sizes without the malloc tunables (see below)
 //
 // Small files: ops/s (1 / median op time) of sequential `store.get` vs `fs.promises.readFile` (and the memory store vs a memcpy, to
 // separate core's per-call cost from the driver's). Mid files: `store.get` vs one `open + read(size) + close`.
@@ -80,11 +81,34 @@ if (args[0] === "--child") {
   process.exit(0);
 }
 
+// The in-process comparisons (small and mid sizes) run with glibc's malloc told to keep freed heap memory
+// (GLIBC_TUNABLES below), so the baselines' `Buffer.allocUnsafeSlow` results always get memory that is already faulted
+// in, as `get`'s results from the reuse cache of @range/aligned-memory do. With malloc's defaults, whether a freed
+// 8 MiB block comes back faulted in depends on its trim heuristics and on what else the process allocates: a loop of
+// 8 MiB allocUnsafeSlow + fill took ~1,100 page faults per buffer (289 with these tunables), so the baseline's cost
+// changed with what `get` allocated between its ops. `--malloc-default` keeps malloc's defaults.
+const FAIR_MALLOC = "glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=67108864";
+if (
+  process.platform === "linux" &&
+  arg("large", undefined) === undefined &&
+  !args.includes("--malloc-default") &&
+  process.env.GLIBC_TUNABLES === undefined
+) {
+  const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...args], {
+    stdio: "inherit",
+    env: { ...process.env, GLIBC_TUNABLES: FAIR_MALLOC },
+  });
+  process.exit(out.status ?? 1);
+}
+
 const runs = Number(arg("runs", "9"));
 const windowMs = Number(arg("ms", "250"));
 const dir = mkdtempSync(join(tmpdir(), "range-file-bench-"));
 const self = fileURLToPath(import.meta.url);
-console.log(`node ${process.version}, allocator ${allocatorKind}, ${runs} runs, load: ${(await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+console.log(
+  `node ${process.version}, allocator ${allocatorKind}, ${runs} runs, load: ${(await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")}` +
+    `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES ?? "(malloc defaults)"}`,
+);
 
 async function singleRead(path) {
   const h = await open(path, "r");

@@ -54,4 +54,34 @@ describe.runIf(allocatorKind === "native")("large get results reuse released mem
     expect(Buffer.compare(second, b)).toBe(0);
     await store.close();
   });
+
+  it("so do mid-size results (8 MiB, where glibc's heap reuse depends on its trim heuristics); hugePages: false opts out", async () => {
+    const a = pattern(8 * MiB, 3);
+    const b = pattern(8 * MiB - 4096, 4);
+    writeFileSync(join(root, "mid-a.bin"), a);
+    writeFileSync(join(root, "mid-b.bin"), b);
+    const store = createFileStore({ root });
+    await collect();
+    releaseReusableMemory();
+    const before = reuseStats().reused;
+
+    let first: Uint8Array | undefined = await store.get("mid-a.bin");
+    const address = addressOf(first);
+    expect(Buffer.compare(first, a)).toBe(0);
+    first = undefined;
+    await collect();
+    expect(reuseStats().cachedBytes).toBeGreaterThanOrEqual(8 * MiB);
+
+    const second = await store.get("mid-b.bin");
+    expect(reuseStats().reused).toBe(before + 1);
+    expect(addressOf(second)).toBe(address);
+    expect(Buffer.compare(second, b)).toBe(0);
+
+    const plain = createFileStore({ root, hugePages: false });
+    const third = await plain.get("mid-a.bin");
+    expect(reuseStats().reused).toBe(before + 1);
+    expect(Buffer.compare(third, a)).toBe(0);
+    await store.close();
+    await plain.close();
+  });
 });

@@ -9,7 +9,7 @@ import {
   abortErrorFrom,
   isRangeStoreError,
 } from "../errors.js";
-import { onAbort, raceAbort } from "../abort.js";
+import { onAbort } from "../abort.js";
 import { backoffDelay, sleep } from "./backoff.js";
 import { finalAttemptError, isRetryableError } from "./retrying.js";
 import {
@@ -165,14 +165,24 @@ class Hedger {
   }
 }
 
-/** The state of one download: its ranges share one abort controller, one stats recorder and one first error. */
+/** The state of one download: its ranges share one stop, one stats recorder and one first error. */
 class RangeRun {
   readonly stats = new StatsRecorder();
-  readonly #controller = new AbortController();
+  /** Set when the run stops (its first failure, or closed with ranges pending): every range ends with `#stopReason`. */
+  #stopped = false;
+  #stopReason: unknown;
+  /**
+   * What runs now and must end when the run stops: attempts, backoff waits. A plain list, not an AbortController whose
+   * signal they listen on: that signal (an EventTarget), its listener and its entry in `onAbort`'s WeakMap per download
+   * made young-generation GCs slower, and the list is what a stop needs.
+   */
+  readonly #onStop: ((reason: unknown) => void)[] = [];
   readonly #stopWatchingUser: () => void;
   readonly #hedger: Hedger | undefined;
   #error: unknown;
   #failed = false;
+  /** `fetchRange` calls not yet settled: an attempt, or a backoff wait before the next. */
+  #pending = 0;
 
   constructor(
     private readonly options: ResolvedRangeEngineOptions,
@@ -200,14 +210,34 @@ class RangeRun {
     if (this.#failed) return;
     this.#failed = true;
     this.#error = error;
-    this.#controller.abort(error);
+    this.#stop(error);
   }
 
   /** Ends the run: aborts what still runs (a consumer that stopped early) and detaches from the caller's signal. */
   close(): void {
     this.#hedger?.close();
     this.#stopWatchingUser();
-    if (!this.#controller.signal.aborted) this.#controller.abort(new AbortError("download closed"));
+    // Nothing pending (every download that ran to its end): nothing to abort, so no AbortError either (its stack
+    // capture alone was ~2% of an 8 MiB file get's main-thread time).
+    if (this.#pending > 0) this.#stop(new AbortError("download closed"));
+  }
+
+  #stop(reason: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stopReason = reason;
+    // Oldest first; a callback may unregister others (one attempt's end): those are already out of the copy's way.
+    for (const callback of this.#onStop.splice(0)) callback(reason);
+  }
+
+  /** Calls `callback` once when the run stops (the run must not have stopped yet); returns its unregister. */
+  #whenStopped(callback: (reason: unknown) => void): () => void {
+    const callbacks = this.#onStop;
+    callbacks.push(callback);
+    return () => {
+      const at = callbacks.indexOf(callback);
+      if (at >= 0) callbacks.splice(at, 1);
+    };
   }
 
   rangeCompleted(range: PlannedRange): void {
@@ -218,17 +248,28 @@ class RangeRun {
   /** Fetches one range with stall timeout and retries; resolves with exactly `range.length` bytes. */
   async fetchRange(range: PlannedRange, target?: Uint8Array): Promise<Uint8Array> {
     const { attempts } = this.options.retry;
-    for (let attempt = 1; ; attempt++) {
-      if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
-      try {
-        return await (this.#hedger ? this.#hedgedAttempt(this.#hedger, range, attempt, target) : this.#attempt(range, attempt, target));
-      } catch (error) {
-        if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
-        if (!isRetryableError(error) || attempt >= attempts) throw finalAttemptError(describeRange(range), error, attempt);
-        this.stats.retries++;
-        const hint = isRangeStoreError(error) ? error.retryAfterMs : undefined;
-        await sleep(backoffDelay(attempt, this.options.retry, hint), this.#controller.signal);
+    this.#pending++;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (this.#stopped) throw this.#stopReason;
+        try {
+          return await (this.#hedger ? this.#hedgedAttempt(this.#hedger, range, attempt, target) : this.#attempt(range, attempt, target));
+        } catch (error) {
+          if (this.#stopped) throw this.#stopReason;
+          if (!isRetryableError(error) || attempt >= attempts) throw finalAttemptError(describeRange(range), error, attempt);
+          this.stats.retries++;
+          const hint = isRangeStoreError(error) ? error.retryAfterMs : undefined;
+          const wake = new AbortController();
+          const stopWaking = this.#whenStopped((reason) => wake.abort(reason));
+          try {
+            await sleep(backoffDelay(attempt, this.options.retry, hint), wake.signal);
+          } finally {
+            stopWaking();
+          }
+        }
       }
+    } finally {
+      this.#pending--;
     }
   }
 
@@ -283,7 +324,7 @@ class RangeRun {
           startedAt: performance.now(),
           timer: undefined,
           fire: () => {
-            if (settled || this.#controller.signal.aborted || !hedger.take()) return;
+            if (settled || this.#stopped || !hedger.take()) return;
             this.stats.hedges++;
             issue(undefined);
           },
@@ -294,55 +335,84 @@ class RangeRun {
     });
   }
 
-  async #attempt(range: PlannedRange, attempt: number, target: Uint8Array | undefined, cancel?: AbortSignal): Promise<Uint8Array> {
-    const attemptController = new AbortController();
-    const runSignal = this.#controller.signal;
-    const stopForwarding = onAbort(runSignal, () => attemptController.abort(runSignal.reason));
-    const stopCancel = cancel ? onAbort(cancel, () => attemptController.abort(cancel.reason)) : undefined;
-    const timer = new StallTimer(this.options.rangeTimeoutMs, () => {
-      attemptController.abort(
-        new TimeoutError(`${describeRange(range)} made no progress for ${this.options.rangeTimeoutMs} ms`),
+  /**
+   * One request for a range under its stall timer. Settles as soon as its signal is aborted (by the run's stop, by a
+   * hedged twin's win, or by the stall timer), without waiting for a fetcher that ignores the signal. Those three are
+   * the only ways the signal is aborted, and each goes through `stop`, so no listener on the attempt's own signal (and
+   * no separate `raceAbort`) is needed: ~10 fewer objects and two fewer microtask hops per range.
+   */
+  #attempt(range: PlannedRange, attempt: number, target: Uint8Array | undefined, cancel?: AbortSignal): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const attemptController = new AbortController();
+      let settled = false;
+      let stopForwarding: (() => void) | undefined;
+      let stopCancel: (() => void) | undefined;
+      const finish = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        timer.stop();
+        this.stats.requestEnded();
+        stopForwarding?.();
+        stopCancel?.();
+        return true;
+      };
+      const stop = (reason: unknown): void => {
+        if (!finish()) return;
+        attemptController.abort(reason);
+        reject(reason);
+      };
+      const timer = new StallTimer(this.options.rangeTimeoutMs, () =>
+        stop(new TimeoutError(`${describeRange(range)} made no progress for ${this.options.rangeTimeoutMs} ms`)),
       );
-    });
-    const context: RangeFetchContext = {
-      index: range.index,
-      attempt,
-      progress: () => {
-        timer.touch();
-        this.stats.markFirstByte();
-      },
-      ...(target ? { target } : {}),
-    };
-    this.stats.requestStarted();
-    try {
+      this.stats.requestStarted();
+      if (this.#stopped) return stop(this.#stopReason);
+      stopForwarding = this.#whenStopped(stop);
+      if (cancel) {
+        if (cancel.aborted) return stop(cancel.reason);
+        stopCancel = onAbort(cancel, () => stop(cancel.reason));
+      }
+      const context: RangeFetchContext = {
+        index: range.index,
+        attempt,
+        progress: () => {
+          timer.touch();
+          this.stats.markFirstByte();
+        },
+        ...(target ? { target } : {}),
+      };
       let work: Promise<Uint8Array>;
       try {
         work = Promise.resolve(this.fetch(range.offset, range.length, attemptController.signal, context));
       } catch (error) {
         work = Promise.reject(error);
       }
-      const bytes = await raceAbort(work, attemptController.signal);
-      if (!(bytes instanceof Uint8Array)) {
-        throw new IntegrityError(`fetcher returned ${typeof bytes} for ${describeRange(range)}, expected a Uint8Array`, {
-          code: "E_BAD_FETCHER_RESULT",
-        });
-      }
-      if (bytes.length !== range.length) {
-        throw new IntegrityError(
-          `${describeRange(range)}: fetcher returned ${bytes.length} bytes, expected ${range.length}`,
-          { code: "E_LENGTH_MISMATCH", retryable: true },
-        );
-      }
-      return bytes;
-    } finally {
-      timer.stop();
-      this.stats.requestEnded();
-      stopForwarding();
-      stopCancel?.();
-    }
+      work.then(
+        (bytes) => {
+          if (!finish()) return;
+          if (!(bytes instanceof Uint8Array)) {
+            reject(
+              new IntegrityError(`fetcher returned ${typeof bytes} for ${describeRange(range)}, expected a Uint8Array`, {
+                code: "E_BAD_FETCHER_RESULT",
+              }),
+            );
+          } else if (bytes.length !== range.length) {
+            reject(
+              new IntegrityError(`${describeRange(range)}: fetcher returned ${bytes.length} bytes, expected ${range.length}`, {
+                code: "E_LENGTH_MISMATCH",
+                retryable: true,
+              }),
+            );
+          } else {
+            resolve(bytes);
+          }
+        },
+        (error: unknown) => {
+          // A late rejection after an abort is swallowed here: the attempt already rejected with the abort's reason.
+          if (finish()) reject(error);
+        },
+      );
+    });
   }
-
-
 }
 
 /**
