@@ -250,18 +250,25 @@ export function prepareForFill(view: Uint8Array): Promise<void> | undefined {
 
 
 /**
+ * Results from this size on (the smallest a released mapping the reuse cache keeps) come from the native allocator.
+ * Not glibc's malloc for mid sizes either: whether it hands back heap memory that is already faulted in depends on
+ * its trim heuristics and on what else the heap holds (8 MiB file gets in a loop: 0 to 2,000 page faults per get,
+ * 1.1 to 4.5 ms, as small allocations around the result changed; from the reuse cache 0–1, 0.75–0.8 ms).
+ */
+const READ_RESULT_REUSE_MIN = 2 * 1024 * 1024;
+
+/**
  * The result buffer of a read whose every byte the range engine overwrites before anyone sees it (the `allocate`
- * option of core's `createObjectStore`). From 32 MiB on, with the native allocator: the memory of an earlier
- * result the GC released when one fits (no page faults at all), else 2 MiB-aligned memory whose huge pages
- * {@link prepareForFill} faults in range by range while they stay cheap (512 times fewer faults). Below 32 MiB, or
- * with the fallback allocator: `Buffer.allocUnsafeSlow` (glibc reuses freed heap memory there; wasm has no huge
- * pages). **Not zeroed.**
+ * option of core's `createObjectStore`). From 2 MiB on, with the native allocator: the memory of an earlier result
+ * the GC released when one fits (no page faults at all), else 2 MiB-aligned memory whose huge pages
+ * {@link prepareForFill} faults in range by range while they stay cheap (512 times fewer faults). Below 2 MiB, or
+ * with the fallback allocator (no huge pages, so it would only add cost): `Buffer.allocUnsafeSlow`. **Not zeroed.**
  */
 export function allocateReadResult(size: number): Uint8Array {
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeConfigError(`size must be a non-negative safe integer, got ${String(size)}`);
   }
-  if (!native || size < MALLOC_REUSE_MAX) return Buffer.allocUnsafeSlow(size);
+  if (!native || size < READ_RESULT_REUSE_MIN) return Buffer.allocUnsafeSlow(size);
   const memory = allocateForParallelFill(size, { reuse: true });
   return Buffer.from(memory.buffer, memory.byteOffset, size);
 }

@@ -18,10 +18,10 @@ async function collect(): Promise<void> {
 }
 
 describe("allocateReadResult", () => {
-  it("returns a Buffer of the size asked, below 32 MiB plain memory that prepareForFill has nothing to do for", () => {
-    const small = allocateReadResult(MiB);
+  it("returns a Buffer of the size asked, below 2 MiB plain memory that prepareForFill has nothing to do for", () => {
+    const small = allocateReadResult(2 * MiB - 1);
     expect(Buffer.isBuffer(small)).toBe(true);
-    expect(small.length).toBe(MiB);
+    expect(small.length).toBe(2 * MiB - 1);
     expect(prepareForFill(small)).toBeUndefined();
     expect(allocateReadResult(0).length).toBe(0);
   });
@@ -36,7 +36,16 @@ describe("allocateReadResult", () => {
     expect(Object.isFrozen(readResultMemory)).toBe(true);
   });
 
-  it.runIf(allocatorKind === "native")("from 32 MiB: memory prepareForFill prepares, and a released result's memory serves the next", async () => {
+  it.runIf(allocatorKind === "native")("from 2 MiB: native memory that prepareForFill prepares", async () => {
+    const result = allocateReadResult(2 * MiB);
+    const ready = prepareForFill(result);
+    expect(ready).toBeInstanceOf(Promise);
+    await ready;
+    result.fill(1);
+    expect(result.length).toBe(2 * MiB);
+  });
+
+  it.runIf(allocatorKind === "native")("a large result: memory prepareForFill prepares, and a released result's memory serves the next", async () => {
     await collect();
     const before = reuseStats().reused;
     const address = await fillAndDrop(40 * MiB, 7);

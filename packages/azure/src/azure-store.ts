@@ -63,7 +63,7 @@ export interface AzureStoreOptions extends AzureConnectionOptions {
   pipelineOptions?: StoragePipelineOptions;
   /**
    * Allocates the result of a `get` that goes through the engine. Default `allocateReadResult` of
-   * `@range/aligned-memory`: from 32 MiB on, the memory of an earlier result the GC released (no first-touch page
+   * `@range/aligned-memory`: from 2 MiB on, the memory of an earlier result the GC released (no first-touch page
    * faults), else huge pages faulted in range by range on pool threads; below, `Buffer.allocUnsafeSlow`. Pass
    * `(size) => Buffer.allocUnsafeSlow(size)` for plain fresh memory.
    */

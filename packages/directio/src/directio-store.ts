@@ -9,7 +9,7 @@ import {
   type ObjectMeta,
   type ObjectStore,
 } from "@range/core";
-import { allocateAligned, allocateForParallelFill, isAligned } from "@range/aligned-memory";
+import { allocateAligned, allocateForParallelFill, isAligned, prepareForFill } from "@range/aligned-memory";
 import { FileDriver, checkFileStoreOptions, localEngineOptions, shrankError, type FileStoreOptions } from "@range/file";
 
 export interface DirectIoStoreOptions extends Omit<FileStoreOptions, "hugePages"> {
@@ -202,8 +202,8 @@ export class DirectIoDriver extends FileDriver {
 
 /**
  * Result buffers come from the aligned allocator so whole ranges read straight into them; huge pages while they are
- * cheap, decided range by range on the pool threads (the file driver prepares each range), as O_DIRECT faults the
- * buffer in just like a buffered read.
+ * cheap, decided range by range on the pool threads (core calls `prepareForFill` on each range's part first), as
+ * O_DIRECT faults the buffer in just like a buffered read.
  */
 function allocateResult(size: number): Uint8Array {
   // The engine overwrites every byte of a result before the caller sees it, so released memory may serve.
@@ -228,5 +228,6 @@ export function createDirectIoStore(options: DirectIoStoreOptions): ObjectStore 
   return createObjectStore(new DirectIoDriver(options), {
     engine: localEngineOptions(options.engine),
     allocate: allocateResult,
+    prepareTarget: prepareForFill,
   });
 }

@@ -23,7 +23,7 @@ import {
   type RangeEngineOptions,
   type StoreDriver,
 } from "@range/core";
-import { allocateForParallelFill, allocatorKind, prepareForFill } from "@range/aligned-memory";
+import { readResultMemory } from "@range/aligned-memory";
 
 export interface FileStoreOptions {
   /** Absolute path of the directory that holds the objects. Keys never resolve outside it. */
@@ -257,13 +257,7 @@ export class FileDriver implements StoreDriver {
         new InvalidRangeError(`range [${offset}, ${offset + length}) is past the end of ${JSON.stringify(meta.key)} (${meta.size} bytes)`),
       );
     }
-    // A result from allocateForParallelFill: this range's huge pages are faulted in (while cheap) on a pool thread
-    // first, so concurrent ranges fault in parallel. Any other target: nothing to do.
-    const ready = opts.target ? prepareForFill(opts.target) : undefined;
-    const read = ready
-      ? ready.then(() => (opts.signal?.aborted ? Promise.reject(abortErrorFrom(opts.signal)) : this.readRange(handle, meta, offset, length, opts)))
-      : this.readRange(handle, meta, offset, length, opts);
-    return read.catch((error: unknown) => {
+    return this.readRange(handle, meta, offset, length, opts).catch((error: unknown) => {
       throw mapError(error, meta.key, "read");
     });
   }
@@ -492,29 +486,6 @@ export class FileDriver implements StoreDriver {
 }
 
 /**
- * Results from this size on (the smallest the reuse cache of `@range/aligned-memory` keeps) come from it; below,
- * `Buffer.allocUnsafeSlow`. Not glibc's malloc for mid sizes either: whether it hands back heap memory that is
- * already faulted in depends on its trim heuristics and on what else the heap holds. Measured with 8 MiB file gets
- * in a loop: 0 to 2,000 page faults per get (1.1 to 4.5 ms) as small allocations around the result changed; from the
- * reuse cache, 0–1 (0.75–0.8 ms).
- */
-const REUSE_MIN = 2 * 1024 * 1024;
-
-/**
- * Result buffers for large reads. First-touch page faults dominate reading into fresh memory: the memory of an
- * earlier result that was garbage collected is reused when one fits (no faults at all), else 2 MiB huge pages
- * (native allocator) cut them 512-fold. Only while cheap, not plain MADV_HUGEPAGE: on VMs that report free memory to the
- * host, huge pages the host took back cost 4–17 ms each, 5× more than ordinary pages (a 1 GiB get in a fresh process
- * was 0.80× readFile with them, 1.41× without). The wasm fallback has no huge pages, so it would only add cost.
- */
-function allocateResult(size: number): Uint8Array {
-  if (size < REUSE_MIN || allocatorKind !== "native") return Buffer.allocUnsafeSlow(size);
-  // The engine overwrites every byte of a result before the caller sees it, so released memory may serve.
-  const memory = allocateForParallelFill(size, { reuse: true });
-  return Buffer.from(memory.buffer, memory.byteOffset, size);
-}
-
-/**
  * Threads in libuv's pool, which runs every file read (`UV_THREADPOOL_SIZE`, default 4). Ranges in flight beyond it
  * only queue, and cost CPU: measured with packages/file/bench, 4 in flight beat 8 and 32 at 8–64 MiB.
  */
@@ -556,6 +527,6 @@ export function createFileStore(options: FileStoreOptions): ObjectStore {
   checkFileStoreOptions(options, "createFileStore");
   return createObjectStore(new FileDriver(options), {
     engine: localEngineOptions(options.engine),
-    ...(options.hugePages === false ? {} : { allocate: allocateResult }),
+    ...(options.hugePages === false ? {} : readResultMemory),
   });
 }
