@@ -257,28 +257,50 @@ export function prepareForFill(view: Uint8Array): Promise<void> | undefined {
  */
 const READ_RESULT_REUSE_MIN = 2 * 1024 * 1024;
 
-/**
- * The result buffer of a read whose every byte the range engine overwrites before anyone sees it (the `allocate`
- * option of core's `createObjectStore`). From 2 MiB on, with the native allocator: the memory of an earlier result
- * the GC released when one fits (no page faults at all), else 2 MiB-aligned memory whose huge pages
- * {@link prepareForFill} faults in range by range while they stay cheap (512 times fewer faults). Below 2 MiB, or
- * with the fallback allocator (no huge pages, so it would only add cost): `Buffer.allocUnsafeSlow`. **Not zeroed.**
- */
-export function allocateReadResult(size: number): Uint8Array {
+function checkResultSize(size: number): void {
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeConfigError(`size must be a non-negative safe integer, got ${String(size)}`);
   }
+}
+
+/**
+ * The result buffer of a read the JS thread fills (network reads: sockets copy into it), for the `allocate` option
+ * of core's `createObjectStore`; every byte must be overwritten before anyone sees it. From 2 MiB on, with the native
+ * allocator: the memory of any earlier result the GC released that fits (no page faults at all), else fresh ordinary
+ * pages, kept for the next result once this one is collected. Below 2 MiB, or with the fallback allocator:
+ * `Buffer.allocUnsafeSlow`. **Not zeroed.** Not huge pages: probing them before each range delays its request, and a
+ * 256 MiB S3 get was slower with them than with ordinary pages.
+ */
+export function allocateReadResult(size: number): Uint8Array {
+  checkResultSize(size);
   if (!native || size < READ_RESULT_REUSE_MIN) return Buffer.allocUnsafeSlow(size);
-  const memory = allocateForParallelFill(size, { reuse: true });
+  const buffer = reusedMapping(native, size, false) ?? freshMapping(native, size, 0);
+  return Buffer.from(buffer, 0, size);
+}
+
+/**
+ * The result buffer of a read whose ranges pool threads fill in parallel (local file reads), with
+ * {@link prepareForFill} called on each range's part first (`parallelReadResultMemory` sets both up). From 2 MiB on,
+ * with the native allocator: the memory of any earlier result the GC released that fits, else 2 MiB-aligned memory
+ * whose huge pages each range faults in on its pool thread while they stay cheap (512 times fewer faults). Below
+ * 2 MiB, or with the fallback allocator (no huge pages): `Buffer.allocUnsafeSlow`. **Not zeroed.**
+ */
+export function allocateParallelReadResult(size: number): Uint8Array {
+  checkResultSize(size);
+  if (!native || size < READ_RESULT_REUSE_MIN) return Buffer.allocUnsafeSlow(size);
+  // Any released mapping, huge pages or not: its pages are all present, so there is nothing left to prepare.
+  const reused = reusedMapping(native, size, false);
+  if (reused) return Buffer.from(reused, 0, size);
+  const memory = allocateForParallelFill(size);
   return Buffer.from(memory.buffer, memory.byteOffset, size);
 }
 
 /**
- * The two store options that make a backend's large reads cheap to fill: spread over `createObjectStore(driver,
- * { engine, ...readResultMemory })`. `allocateReadResult` allocates each large result; `prepareForFill` runs before
- * each range is read into its part, on a pool thread, so concurrent ranges fault their pages in in parallel.
+ * The two `createObjectStore` options for results pool threads fill in parallel: spread them in,
+ * `createObjectStore(driver, { engine, ...parallelReadResultMemory })`; core then calls `prepareForFill` on each
+ * range's part before the range is read into it.
  */
-export const readResultMemory: {
+export const parallelReadResultMemory: {
   readonly allocate: (size: number) => Uint8Array;
   readonly prepareTarget: (target: Uint8Array) => Promise<void> | undefined;
-} = Object.freeze({ allocate: allocateReadResult, prepareTarget: prepareForFill });
+} = Object.freeze({ allocate: allocateParallelReadResult, prepareTarget: prepareForFill });

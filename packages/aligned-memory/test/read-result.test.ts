@@ -3,7 +3,7 @@ import { runInNewContext } from "node:vm";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RangeConfigError } from "@range/core";
 import { describe, expect, it } from "vitest";
-import { addressOf, allocateReadResult, allocatorKind, prepareForFill, readResultMemory, reuseStats } from "../src/index.js";
+import { addressOf, allocateParallelReadResult, allocateReadResult, allocatorKind, parallelReadResultMemory, prepareForFill, releaseReusableMemory, reuseStats } from "../src/index.js";
 
 const MiB = 1024 * 1024;
 
@@ -17,56 +17,60 @@ async function collect(): Promise<void> {
   }
 }
 
-describe("allocateReadResult", () => {
+describe.each([
+  ["allocateReadResult", allocateReadResult],
+  ["allocateParallelReadResult", allocateParallelReadResult],
+] as const)("%s", (_name, allocate) => {
   it("returns a Buffer of the size asked, below 2 MiB plain memory that prepareForFill has nothing to do for", () => {
-    const small = allocateReadResult(2 * MiB - 1);
+    const small = allocate(2 * MiB - 1);
     expect(Buffer.isBuffer(small)).toBe(true);
     expect(small.length).toBe(2 * MiB - 1);
     expect(prepareForFill(small)).toBeUndefined();
-    expect(allocateReadResult(0).length).toBe(0);
+    expect(allocate(0).length).toBe(0);
   });
 
   it("rejects a size that is not a non-negative safe integer with a typed error", () => {
-    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) expect(() => allocateReadResult(bad)).toThrow(RangeConfigError);
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) expect(() => allocate(bad)).toThrow(RangeConfigError);
   });
 
-  it("readResultMemory is the pair a store spreads into createObjectStore's options", () => {
-    expect(readResultMemory.allocate).toBe(allocateReadResult);
-    expect(readResultMemory.prepareTarget).toBe(prepareForFill);
-    expect(Object.isFrozen(readResultMemory)).toBe(true);
-  });
-
-  it.runIf(allocatorKind === "native")("from 2 MiB: native memory that prepareForFill prepares", async () => {
-    const result = allocateReadResult(2 * MiB);
-    const ready = prepareForFill(result);
-    expect(ready).toBeInstanceOf(Promise);
-    await ready;
-    result.fill(1);
-    expect(result.length).toBe(2 * MiB);
-  });
-
-  it.runIf(allocatorKind === "native")("a large result: memory prepareForFill prepares, and a released result's memory serves the next", async () => {
+  it.runIf(allocatorKind === "native")("a released result's memory, unzeroed, serves the next result that fits", async () => {
     await collect();
+    releaseReusableMemory();
     const before = reuseStats().reused;
-    const address = await fillAndDrop(40 * MiB, 7);
+    const address = await fillAndDrop(allocate, 40 * MiB, 7);
     await collect();
-    const next = allocateReadResult(40 * MiB);
+    const next = allocate(40 * MiB);
     expect(reuseStats().reused).toBe(before + 1);
     expect(addressOf(next)).toBe(address);
-    // Not zeroed: what the released result last held.
     expect(next[0]).toBe(7);
   });
 });
 
-/** A large result prepared range by range, filled with `byte`, then dropped: returns its address. */
-async function fillAndDrop(size: number, byte: number): Promise<number> {
-  const result = allocateReadResult(size);
-  expect(result.length).toBe(size);
-  for (let at = 0; at < size; at += 8 * MiB) {
-    const ready = prepareForFill(result.subarray(at, at + 8 * MiB));
+describe.runIf(allocatorKind === "native")("fresh results from 2 MiB on", () => {
+  it("allocateParallelReadResult: memory prepareForFill prepares; allocateReadResult: ordinary pages, nothing to prepare", async () => {
+    releaseReusableMemory();
+    const parallel = allocateParallelReadResult(2 * MiB);
+    const ready = prepareForFill(parallel);
     expect(ready).toBeInstanceOf(Promise);
     await ready;
-  }
+    const plain = allocateReadResult(2 * MiB);
+    expect(prepareForFill(plain)).toBeUndefined();
+    plain.fill(1);
+    parallel.fill(1);
+  });
+
+  it("parallelReadResultMemory is the pair a store spreads into createObjectStore's options", () => {
+    expect(parallelReadResultMemory.allocate).toBe(allocateParallelReadResult);
+    expect(parallelReadResultMemory.prepareTarget).toBe(prepareForFill);
+    expect(Object.isFrozen(parallelReadResultMemory)).toBe(true);
+  });
+});
+
+/** A large result prepared range by range (where there is anything to prepare), filled, dropped: its address. */
+async function fillAndDrop(allocate: (size: number) => Uint8Array, size: number, byte: number): Promise<number> {
+  const result = allocate(size);
+  expect(result.length).toBe(size);
+  for (let at = 0; at < size; at += 8 * MiB) await prepareForFill(result.subarray(at, at + 8 * MiB));
   result.fill(byte);
   return addressOf(result)!;
 }

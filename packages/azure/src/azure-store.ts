@@ -2,7 +2,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import type { BlobDownloadResponseParsed, BlobServiceClient, BlockBlobClient, ContainerClient, StoragePipelineOptions } from "@azure/storage-blob";
-import { readResultMemory } from "@range/aligned-memory";
+import { allocateReadResult } from "@range/aligned-memory";
 import {
   BackendError,
   IntegrityError,
@@ -64,7 +64,7 @@ export interface AzureStoreOptions extends AzureConnectionOptions {
   /**
    * Allocates the result of a `get` that goes through the engine. Default `allocateReadResult` of
    * `@range/aligned-memory`: from 2 MiB on, the memory of an earlier result the GC released (no first-touch page
-   * faults), else huge pages faulted in range by range on pool threads; below, `Buffer.allocUnsafeSlow`. Pass
+   * faults), else fresh pages kept for the next result; below, `Buffer.allocUnsafeSlow`. Pass
    * `(size) => Buffer.allocUnsafeSlow(size)` for plain fresh memory.
    */
   allocate?: (size: number) => Uint8Array;
@@ -634,7 +634,6 @@ export function createAzureStore(options: AzureStoreOptions): ObjectStore {
   if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("az: allocate must be a function");
   return createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
-    ...readResultMemory,
-    ...(options.allocate ? { allocate: options.allocate } : {}),
+    allocate: options.allocate ?? allocateReadResult,
   });
 }

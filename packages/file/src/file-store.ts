@@ -23,7 +23,7 @@ import {
   type RangeEngineOptions,
   type StoreDriver,
 } from "@range/core";
-import { readResultMemory } from "@range/aligned-memory";
+import { parallelReadResultMemory } from "@range/aligned-memory";
 
 export interface FileStoreOptions {
   /** Absolute path of the directory that holds the objects. Keys never resolve outside it. */
@@ -527,6 +527,6 @@ export function createFileStore(options: FileStoreOptions): ObjectStore {
   checkFileStoreOptions(options, "createFileStore");
   return createObjectStore(new FileDriver(options), {
     engine: localEngineOptions(options.engine),
-    ...(options.hugePages === false ? {} : readResultMemory),
+    ...(options.hugePages === false ? {} : parallelReadResultMemory),
   });
 }

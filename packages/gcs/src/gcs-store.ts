@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Bucket, File, Storage, StorageOptions } from "@google-cloud/storage";
-import { readResultMemory } from "@range/aligned-memory";
+import { allocateReadResult } from "@range/aligned-memory";
 import {
   BackendError,
   IntegrityError,
@@ -91,7 +91,7 @@ export interface GcsStoreOptions extends GcsConnectionOptions {
   /**
    * Allocates the result of a `get` that goes through the engine. Default `allocateReadResult` of
    * `@range/aligned-memory`: from 2 MiB on, the memory of an earlier result the GC released (no first-touch page
-   * faults), else huge pages faulted in range by range on pool threads; below, `Buffer.allocUnsafeSlow`. Pass
+   * faults), else fresh pages kept for the next result; below, `Buffer.allocUnsafeSlow`. Pass
    * `(size) => Buffer.allocUnsafeSlow(size)` for plain fresh memory.
    */
   allocate?: (size: number) => Uint8Array;
@@ -768,7 +768,6 @@ export function createGcsStore(options: GcsStoreOptions): ObjectStore {
   if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("gs: allocate must be a function");
   return createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
-    ...readResultMemory,
-    ...(options.allocate ? { allocate: options.allocate } : {}),
+    allocate: options.allocate ?? allocateReadResult,
   });
 }

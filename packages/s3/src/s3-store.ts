@@ -1,7 +1,7 @@
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
-import { readResultMemory } from "@range/aligned-memory";
+import { allocateReadResult } from "@range/aligned-memory";
 import type {
   CompletedPart,
   GetObjectCommandOutput,
@@ -131,7 +131,7 @@ export interface S3StoreOptions {
   /**
    * Allocates the result of a `get` that goes through the engine. Default `allocateReadResult` of
    * `@range/aligned-memory`: from 2 MiB on, the memory of an earlier result the GC released (no first-touch page
-   * faults), else huge pages faulted in range by range on pool threads; below, `Buffer.allocUnsafeSlow`. Pass
+   * faults), else fresh pages kept for the next result; below, `Buffer.allocUnsafeSlow`. Pass
    * `(size) => Buffer.allocUnsafeSlow(size)` for plain fresh memory.
    */
   allocate?: (size: number) => Uint8Array;
@@ -1108,8 +1108,7 @@ export function createS3Store(options: S3StoreOptions): S3Store {
   if (options.allocate !== undefined && typeof options.allocate !== "function") throw invalidOptionError("s3: allocate must be a function");
   const store = createObjectStore(driver, {
     ...(options.engine ? { engine: options.engine } : {}),
-    ...readResultMemory,
-    ...(options.allocate ? { allocate: options.allocate } : {}),
+    allocate: options.allocate ?? allocateReadResult,
   });
   return Object.assign(store, { endpointStats: () => driver.endpointStats() });
 }
