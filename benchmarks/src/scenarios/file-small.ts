@@ -401,8 +401,11 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
       `Allocator: \`${allocatorKind}\`. \`store.get\` of a file below 4 MiB (\`minSplitSize\`) is one open + fstat + pread + close, like readFile; ` +
         "8, 16 and 32 MiB files go through the engine in 8, 16 and 32 ranges of 1 MiB (all in flight, 4 at a time in libuv's pool).",
       "The fresh pread buffer comes from `Buffer.allocUnsafeSlow` (malloc): glibc serves 8 and 16 MiB from memory freed by the previous call " +
-        "(its mmap threshold adapts up to 32 MiB), so those reads take no page faults; 32 MiB is always a fresh mmap. `store.get` (default) " +
-        "allocates results ≥ 8 MiB with the huge-page allocator, a fresh mmap every call. Compare the minor-fault column.",
+        "(its mmap threshold adapts up to 32 MiB) when its trim heuristics keep it, so those reads take 0 to ~2,000 page faults; 32 MiB is " +
+        "always a fresh mmap. `store.get` (default) takes results ≥ 2 MiB from the reuse cache of @range/aligned-memory: the memory of a " +
+        "released result, so with garbage collected between calls it takes no faults. The `into` column compares both sides reading into " +
+        "memory that is already faulted in (the engine alone); `packages/file/bench/get.mjs` keeps the baseline's malloc memory mapped " +
+        "instead. Compare the minor-fault column.",
       `Garbage is collected between big-file calls (untimed). Files verified once per run (every small file through both readFile and get; ` +
         `big files on the warm-up of every case) with \`Buffer.equals\`; a mismatch fails the run. Page cache: ${residency ? `${fmtBytes(residency.resident)} of ${fmtBytes(residency.total)} resident` : "unknown (no fincore)"} after the verification pass.`,
       loadNote(loadStart, loadEnd),
