@@ -122,6 +122,7 @@ export type {
 } from "./store/driver.js";
 export { MAX_KEY_BYTES, assertValidKey, assertValidPrefix, assertValidRange, oneLevelEntry } from "./store/keys.js";
 export { RequestEvents, type RequestEvent, type RequestListener, type RequestOutcome } from "./store/request-events.js";
+export type { ObservedOperation, OperationObserver } from "./store/operation-observer.js";
 export type {
   CopyOptions,
   DeletePrefixOptions,

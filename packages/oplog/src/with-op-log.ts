@@ -8,6 +8,8 @@ import type {
   ObjectMeta,
   ObjectSink,
   ObjectStore,
+  ObservedOperation,
+  OperationObserver,
   PutOptions,
   ReadToResult,
   RequestEvent,
@@ -119,6 +121,85 @@ class OpCall {
   }
 }
 
+/** The `offset` column of an observed operation, as the wrapper path records it. */
+function offsetColumn(operation: ObservedOperation, offset: number): number {
+  return operation === "getRange" ? (offset >= 0 ? offset : 0) : -1;
+}
+
+/**
+ * The op-log as a store's {@link OperationObserver} (stores made with core's `createObjectStore`): the store calls
+ * it synchronously from inside `get` / `getRange` / `stat` / `put`, with the start it read anyway, so an operation
+ * costs the log one clock read, a thread number and `OpLog.add`: no side promise, no microtask, no call object.
+ * The token is the operation's `thread` number.
+ */
+class OpLogObserver implements OperationObserver<number> {
+  readonly #log: OpLog;
+  readonly #endpoint: () => string;
+
+  constructor(log: OpLog, endpoint: () => string) {
+    this.#log = log;
+    this.#endpoint = endpoint;
+  }
+
+  start(): number {
+    return this.#log.acquireThread();
+  }
+
+  done(thread: number, operation: ObservedOperation, key: string, offset: number, bytes: number, start: number, duration: number): void {
+    void this.#log.add(OpCode[operation], key, bytes, 1, offsetColumn(operation, offset), start, duration, -1, thread, "", this.#endpoint());
+  }
+
+  failed(
+    thread: number,
+    operation: ObservedOperation,
+    key: string,
+    offset: number,
+    bytes: number,
+    start: number,
+    duration: number,
+    error: unknown,
+  ): void {
+    void this.#log.add(OpCode[operation], key, bytes, 1, offsetColumn(operation, offset), start, duration, -1, thread, errorCode(error), this.#endpoint());
+  }
+}
+
+/**
+ * The observer for a store that also reports its requests (`onRequest`): the token is the operation's call object,
+ * in the table of operations in flight by key from `start` on, so that its requests name its endpoints.
+ */
+class TrackingObserver implements OperationObserver<OpCall> {
+  readonly #store: OpLoggingStore;
+
+  constructor(store: OpLoggingStore) {
+    this.#store = store;
+  }
+
+  start(operation: ObservedOperation, key: string): OpCall {
+    return this.#store.beginObserved(OpCode[operation], key);
+  }
+
+  done(call: OpCall, operation: ObservedOperation, _key: string, offset: number, bytes: number, start: number, duration: number): void {
+    call.offset = offsetColumn(operation, offset);
+    call.start = start;
+    void this.#store.record(call, duration, bytes, 1, "");
+  }
+
+  failed(
+    call: OpCall,
+    operation: ObservedOperation,
+    _key: string,
+    offset: number,
+    bytes: number,
+    start: number,
+    duration: number,
+    error: unknown,
+  ): void {
+    call.offset = offsetColumn(operation, offset);
+    call.start = start;
+    void this.#store.record(call, duration, bytes, 1, errorCode(error));
+  }
+}
+
 class OpLoggingStore implements OpLoggedStore {
   readonly inner: ObjectStore;
   readonly opLog: OpLog;
@@ -132,6 +213,12 @@ class OpLoggingStore implements OpLoggedStore {
   readonly #requestLines: boolean;
   readonly #block: boolean;
   readonly #unsubscribe: (() => void) | undefined;
+  /**
+   * The wrapped store's view that reports `get` / `getRange` / `stat` / `put` to this log from inside the operation
+   * (its `withOperationObserver`), used for those four instead of recording from a `then` on their promise. Undefined
+   * for stores without one, and with `onOverflow: "block"` (an observer cannot make the operation wait for room).
+   */
+  readonly #observed: ObjectStore | undefined;
   readTo?: (key: string, sink: ObjectSink, opts?: Omit<GetOptions, "into">) => Promise<ReadToResult>;
   copy?: CopyMethod;
 
@@ -150,6 +237,13 @@ class OpLoggingStore implements OpLoggedStore {
     if (typeof inner.onRequest === "function") {
       this.#byKey = new Map();
       this.#unsubscribe = inner.onRequest((event) => this.#onRequest(event));
+    }
+    if (typeof inner.withOperationObserver === "function" && !this.#block) {
+      const view = inner.withOperationObserver(this.#byKey === undefined ? new OpLogObserver(this.opLog, this.#endpoint) : new TrackingObserver(this));
+      // Only when the view's hot methods are the store's own: a store whose methods were replaced (a Proxy, an
+      // override) would otherwise be bypassed; it keeps the wrapper path.
+      const same = view.get === inner.get && view.getRange === inner.getRange && view.stat === inner.stat && view.put === inner.put;
+      if (same) this.#observed = view;
     }
     const copy = (inner as { copy?: CopyMethod }).copy;
     if (typeof copy === "function") this.copy = this.#wrapCopy(copy.bind(inner));
@@ -182,12 +276,28 @@ class OpLoggingStore implements OpLoggedStore {
     return call;
   }
 
+  /** `#begin` for an observed operation: its start time comes with its end (see {@link TrackingObserver}). */
+  beginObserved(op: number, key: string): OpCall {
+    const call = this.#calls.pop() ?? new OpCall(this);
+    call.op = op;
+    call.key = key;
+    call.offset = -1;
+    call.failBytes = 0;
+    call.thread = this.opLog.acquireThread();
+    this.#track(call);
+    return call;
+  }
+
   /**
    * Records the finished operation `call` and gives the call object back. Returns a promise only when the log makes
    * the operation wait for room (`onOverflow: "block"`).
    */
   finish(call: OpCall, bytes: number, objects: number, error: string, firstByte = -1, destination = ""): Promise<void> | undefined {
-    const duration = now() - call.start;
+    return this.record(call, now() - call.start, bytes, objects, error, firstByte, destination);
+  }
+
+  /** {@link finish} with the duration known. */
+  record(call: OpCall, duration: number, bytes: number, objects: number, error: string, firstByte = -1, destination = ""): Promise<void> | undefined {
     let endpoint: string;
     if (call.tracked) {
       this.#untrack(call);
@@ -255,11 +365,13 @@ class OpLoggingStore implements OpLoggedStore {
     return this.inner.scheme;
   }
 
-  // The hot methods (get, getRange, stat) are not async functions. They hand the caller the wrapped store's own
-  // promise and record from a side branch (`then` with the call object's pre-bound handlers, registered first, so the
-  // entry is taken before the caller resumes): no wrapper promise, no extra hop before the caller continues. With
-  // `onOverflow: "block"` they chain instead, so the operation can wait for room before it returns.
+  // The hot methods (get, getRange, stat, put) go through the store's observed view when it has one (see
+  // `#observed`): the store records them itself. Otherwise they are not async functions either: they hand the caller
+  // the wrapped store's own promise and record from a side branch (`then` with the call object's pre-bound handlers,
+  // registered first, so the entry is taken before the caller resumes): no wrapper promise, no extra hop before the
+  // caller continues. With `onOverflow: "block"` they chain instead, so the operation can wait for room before it returns.
   get(key: string, opts?: GetOptions): Promise<Uint8Array> {
+    if (this.#observed !== undefined) return this.#observed.get(key, opts);
     const call = this.#begin(OpCode.get, key);
     let pending: Promise<Uint8Array>;
     try {
@@ -273,6 +385,7 @@ class OpLoggingStore implements OpLoggedStore {
   }
 
   getRange(key: string, offset: number, length: number, opts?: GetRangeOptions): Promise<Uint8Array> {
+    if (this.#observed !== undefined) return this.#observed.getRange(key, offset, length, opts);
     // A negative or non-numeric offset is still recorded as a ranged read (the column needs a number ≥ 0).
     const call = this.#begin(OpCode.getRange, key, typeof offset === "number" && offset >= 0 ? offset : 0);
     let pending: Promise<Uint8Array>;
@@ -307,6 +420,7 @@ class OpLoggingStore implements OpLoggedStore {
   }
 
   put(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<ObjectMeta> {
+    if (this.#observed !== undefined) return this.#observed.put(key, data, opts);
     if (data instanceof Uint8Array) {
       const call = this.#begin(OpCode.put, key);
       call.failBytes = data.length;
@@ -344,6 +458,7 @@ class OpLoggingStore implements OpLoggedStore {
 
   stat(key: string): Promise<ObjectMeta> {
     // bytes = the size the stat reported (as warp's STAT does): replay --prepare can create the object from it.
+    if (this.#observed !== undefined) return this.#observed.stat(key);
     const call = this.#begin(OpCode.stat, key);
     let pending: Promise<ObjectMeta>;
     try {
@@ -440,7 +555,9 @@ class OpLoggingStore implements OpLoggedStore {
 /**
  * Wraps any ObjectStore so that every operation (get, getRange, getStream, readTo, put, stat, exists, list, delete,
  * deletePrefix, and copy where the store has it) is recorded: time, operation, key, bytes, duration, error code, endpoint. The entry is taken when
- * the operation settles; formatting, compression and file I/O happen on a writer thread.
+ * the operation settles; formatting, compression and file I/O happen on a writer thread. For a store made by
+ * `createObjectStore` (`withOperationObserver`), get, getRange, stat and put are recorded from inside the store's own
+ * call, with no promise of the log's own; the file is the same.
  *
  * ```ts
  * const store = withOpLog(await openStore("s3://bucket/data/"), { path: "ops.tsv.gz" });

@@ -4,7 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BackendError, NotFoundError, RangeConfigError, createMemoryStore, type ObjectStore } from "@range/core";
+import {
+  BackendError,
+  InvalidKeyError,
+  NotFoundError,
+  RangeConfigError,
+  createMemoryStore,
+  type ObjectStore,
+  type OperationObserver,
+} from "@range/core";
 import { createFileStore } from "@range/file";
 import { createOpLog, readOpLog, withOpLog, zstdAvailable, type OpRecord } from "../src/index.js";
 
@@ -339,6 +347,151 @@ describe("bounded buffer", () => {
     const records = await readAll(path);
     expect(records.length).toBe(OPS);
     expect(records.map((r) => r.idx)).toEqual(Array.from({ length: OPS }, (_, i) => i));
+  });
+});
+
+describe("stores made by createObjectStore: recorded from inside the operation (withOperationObserver)", () => {
+  /** Counts the views `withOpLog` asks `store` for, and the operations their observers are told of. */
+  function countViews<T extends ObjectStore>(store: T): { store: T; views: () => number; observed: () => number } {
+    let views = 0;
+    let observed = 0;
+    const make = store.withOperationObserver!.bind(store);
+    store.withOperationObserver = (observer: OperationObserver) => {
+      views++;
+      return make({
+        start: (operation, key) => observer.start(operation, key),
+        done: (...args) => {
+          observed++;
+          observer.done(...args);
+        },
+        failed: (...args) => {
+          observed++;
+          observer.failed(...args);
+        },
+      });
+    };
+    return { store, views: () => views, observed: () => observed };
+  }
+
+  /** get / getRange / stat / put, good and bad, aborted, and 16 in flight. */
+  async function hotOperations(store: ObjectStore): Promise<void> {
+    await store.put("a", bytes(100));
+    await store.put("s", (async function* () {
+      yield bytes(30);
+      yield bytes(20);
+    })());
+    await store.get("a");
+    await store.getRange("a", 10, 20);
+    await store.getRange("a", 3, 0);
+    await store.stat("s");
+    const into = new Uint8Array(500);
+    await store.get("s", { into });
+    await expect(store.getRange("a", 95, 10)).rejects.toThrow();
+    await expect(store.get("missing")).rejects.toThrow(NotFoundError);
+    await expect(store.stat("missing")).rejects.toThrow(NotFoundError);
+    await expect(store.get("/bad")).rejects.toThrow(InvalidKeyError);
+    await expect(store.put("p", bytes(8), { contentType: 7 as unknown as string })).rejects.toThrow(RangeConfigError);
+    await expect(
+      store.put("q", (async function* () {
+        yield bytes(12);
+        throw new Error("source broke");
+      })()),
+    ).rejects.toThrow("source broke");
+    await expect(store.get("a", { signal: AbortSignal.abort() })).rejects.toThrow();
+    await Promise.all(Array.from({ length: 16 }, (_, i) => store.get(i % 2 === 0 ? "a" : "s")));
+  }
+
+  const fields = (r: OpRecord) => [r.op, r.method, r.key, r.bytes, r.objects, r.offset ?? null, r.error, r.endpoint, r.thread];
+
+  it("records exactly what the wrapper path records: fields, errors, aborts, threads of operations in flight", async () => {
+    const observedPath = join(dir, "observed.jsonl");
+    const wrappedPath = join(dir, "wrapped.jsonl");
+    const { store: memory, views, observed: observedCount } = countViews(createMemoryStore());
+    const observed = withOpLog(memory, { path: observedPath });
+    expect(views()).toBe(1);
+    // A Proxy (as any wrapper of the store would be) hides the store's own methods: the wrapper path.
+    const proxied = countViews(createMemoryStore());
+    const wrapped = withOpLog(withOverrides(proxied.store, {}), { path: wrappedPath });
+    const from = Date.now();
+    await hotOperations(observed);
+    await hotOperations(wrapped);
+    const to = Date.now();
+    await observed.close();
+    await wrapped.close();
+    // Every operation went through the observer; the proxied store's view was asked for and not used (its methods
+    // are not the proxy's).
+    expect(views()).toBe(1);
+    expect(observedCount()).toBe(30);
+    expect(proxied.views()).toBe(1);
+    expect(proxied.observed()).toBe(0);
+
+    const records = await readAll(observedPath);
+    expect(records.map(fields)).toEqual((await readAll(wrappedPath)).map(fields));
+    expect(records.slice(0, 15).map((r) => [r.op, r.method, r.key, r.bytes, r.offset ?? null, r.error])).toEqual([
+      ["PUT", "put", "a", 100, null, ""],
+      ["PUT", "put", "s", 50, null, ""],
+      ["GET", "get", "a", 100, null, ""],
+      ["GET", "getRange", "a", 20, 10, ""],
+      ["GET", "getRange", "a", 0, 3, ""],
+      ["STAT", "stat", "s", 50, null, ""],
+      ["GET", "get", "s", 50, null, ""],
+      ["GET", "getRange", "a", 0, 95, "E_INVALID_RANGE"],
+      ["GET", "get", "missing", 0, null, "E_NOT_FOUND"],
+      ["STAT", "stat", "missing", 0, null, "E_NOT_FOUND"],
+      ["GET", "get", "/bad", 0, null, expect.stringMatching(/^E_/)],
+      ["PUT", "put", "p", 8, null, "E_INVALID_OPTION"],
+      ["PUT", "put", "q", 12, null, expect.any(String)],
+      ["GET", "get", "a", 0, null, expect.stringMatching(/ABORT/)],
+      ["GET", "get", "a", 100, null, ""],
+    ]);
+    expect(records[12]!.error).not.toBe("");
+    expect(records).toHaveLength(30);
+    // 16 in flight: slots 0..15, each taken once.
+    expect(new Set(records.slice(14).map((r) => r.thread))).toEqual(new Set(Array.from({ length: 16 }, (_, i) => i)));
+    records.forEach((r, i) => {
+      expect(r.idx).toBe(i);
+      expect(r.durationNs).toBeGreaterThan(0);
+      expect(r.start).toBeGreaterThanOrEqual(from - 5);
+      expect(r.end).toBeLessThanOrEqual(to + 5);
+      if (i > 0 && i < 14) expect(r.start).toBeGreaterThanOrEqual(records[i - 1]!.end - 0.001); // sequential
+    });
+  });
+
+  it("only the operations made through withOpLog are recorded, not those on the wrapped store itself", async () => {
+    const path = join(dir, "through.tsv");
+    const memory = createMemoryStore();
+    const store = withOpLog(memory, { path });
+    await memory.put("direct", bytes(5));
+    await memory.get("direct");
+    await store.get("direct");
+    await memory.stat("direct");
+    await store.close();
+    expect((await readAll(path)).map((r) => [r.op, r.key, r.bytes])).toEqual([["GET", "direct", 5]]);
+    await expect(memory.get("direct")).rejects.toMatchObject({ code: "E_CLOSED" }); // close() closed the wrapped store
+  });
+
+  it('"block" keeps the wrapper path (an operation may have to wait for room); "drop" counts what did not fit', async () => {
+    const blocking = countViews(createMemoryStore());
+    const blockPath = join(dir, "observed-block.tsv");
+    const block = withOpLog(blocking.store, { path: blockPath, maxBufferedOps: 64, batchSize: 16, onOverflow: "block" });
+    expect(blocking.views()).toBe(0);
+    const dropping = countViews(createMemoryStore());
+    const dropPath = join(dir, "observed-drop.tsv");
+    const drop = withOpLog(dropping.store, { path: dropPath, maxBufferedOps: 64, batchSize: 16 });
+    expect(dropping.views()).toBe(1);
+    for (const store of [block, drop]) {
+      await store.put("k", bytes(7));
+      for (let i = 0; i < 5000; i++) await store.get("k");
+      await store.close();
+    }
+    expect(block.stats()).toMatchObject({ recorded: 5001, dropped: 0 });
+    expect((await readAll(blockPath)).length).toBe(5001);
+    const { recorded, dropped } = drop.stats();
+    expect(recorded + dropped).toBe(5001);
+    expect(dropped).toBeGreaterThan(0);
+    const records = await readAll(dropPath);
+    expect(records.length).toBe(recorded);
+    expect(records.every((r) => r.key === "k" && r.bytes === 7)).toBe(true);
   });
 });
 

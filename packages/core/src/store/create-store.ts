@@ -1,3 +1,4 @@
+import { performance as clock } from "node:perf_hooks";
 import { onAbort, raceAbort } from "../abort.js";
 import { describeValue, resolveEngineOptions, type RangeEngineOptions, type ResolvedRangeEngineOptions } from "../engine/options.js";
 import { assertValidSize } from "../engine/plan.js";
@@ -16,6 +17,7 @@ import {
 } from "../errors.js";
 import type { DriverCopyOptions, DriverDeleteOptions, DriverHead, DriverReadOptions, StoreDriver } from "./driver.js";
 import type { RequestListener } from "./request-events.js";
+import { assertOperationObserver, observeDone, observeFailure, observeStart, type ObservedOperation, type OperationObserver } from "./operation-observer.js";
 import { assertValidKey, assertValidPrefix, assertValidRange } from "./keys.js";
 import type {
   CopyOptions,
@@ -168,6 +170,7 @@ class ReadSession {
 }
 
 const noop = (): void => {};
+
 const readNotOpened = (): Promise<Uint8Array> => Promise.reject(new Error("read session not opened"));
 const closeNothing = (): Promise<void> => Promise.resolve();
 
@@ -274,7 +277,12 @@ class DriverObjectStore implements ObjectStore {
   readonly #engine: RangeEngine;
   readonly #allocate: (size: number) => Uint8Array;
   readonly #prepareTarget: ((target: Uint8Array) => Promise<void> | undefined) | undefined;
-  #closed = false;
+  /** Kept for `withOperationObserver`, whose view is built from the same options. */
+  readonly #options: CreateObjectStoreOptions;
+  /** Shared with the views `withOperationObserver` makes: closing any of them closes the store. */
+  #state = { closed: false };
+  /** Set only on a view made by `withOperationObserver`; the store itself has none (one `undefined` check per operation). */
+  #observer: OperationObserver | undefined;
   /** Server-side copy: only when the driver has one, so callers can tell and fall back to read + put. */
   declare readonly copy?: (srcKey: string, dstKey: string, opts?: CopyOptions) => Promise<ObjectMeta>;
   /** Per-request events: only when the driver reports its requests. */
@@ -282,6 +290,7 @@ class DriverObjectStore implements ObjectStore {
 
   constructor(driver: StoreDriver, options: CreateObjectStoreOptions) {
     checkOptionsObject(options);
+    this.#options = options;
     this.#driver = driver;
     this.scheme = driver.scheme;
     this.#engine = new RangeEngine(options.engine);
@@ -298,8 +307,22 @@ class DriverObjectStore implements ObjectStore {
     if (events) this.onRequest = (listener) => events.on(listener);
   }
 
+  /**
+   * A view of this store whose `get`, `getRange`, `stat` and `put` report to `observer` (see {@link OperationObserver}),
+   * synchronously from inside the operation: no wrapper promise, no extra microtask. The view shares this store's
+   * driver and open/closed state (closing either closes both); operations on the store itself or on another view are
+   * not reported to it. `RangeConfigError` (`E_INVALID_OPTION`) if `observer` lacks a method.
+   */
+  withOperationObserver(observer: OperationObserver): ObjectStore {
+    assertOperationObserver(observer);
+    const view = new DriverObjectStore(this.#driver, this.#options);
+    view.#state = this.#state;
+    view.#observer = observer;
+    return view;
+  }
+
   #checkOpen(): void {
-    if (this.#closed) throw new RangeConfigError(`${this.scheme}:// store is closed`, { code: "E_CLOSED" });
+    if (this.#state.closed) throw new RangeConfigError(`${this.scheme}:// store is closed`, { code: "E_CLOSED" });
   }
 
   #engineFor(opts: GetOptions): RangeEngine | false {
@@ -513,15 +536,20 @@ class DriverObjectStore implements ObjectStore {
   }
 
   stat(key: string): Promise<ObjectMeta> {
-    return this.#run(() => {
-      assertValidKey(key);
-      return withRetries(this.#engine.options, ({ signal }) => this.#driver.stat(key, { signal }), { what: `stat of ${JSON.stringify(key)}` });
-    });
+    const observer = this.#observer;
+    if (observer !== undefined) return this.#runObserved(observer, "stat", key, -1, 0, undefined, () => this.#stat(key));
+    return this.#run(() => this.#stat(key));
+  }
+
+  #stat(key: string): Promise<ObjectMeta> {
+    assertValidKey(key);
+    return withRetries(this.#engine.options, ({ signal }) => this.#driver.stat(key, { signal }), { what: `stat of ${JSON.stringify(key)}` });
   }
 
   async exists(key: string): Promise<boolean> {
     try {
-      await this.stat(key);
+      // Not `this.stat`: a view's observer hears of the operations called, not of the stat inside an `exists`.
+      await this.#run(() => this.#stat(key));
       return true;
     } catch (error) {
       if (NotFoundError.isInstance(error)) return false;
@@ -530,50 +558,63 @@ class DriverObjectStore implements ObjectStore {
   }
 
   async get(key: string, opts: GetOptions = {}): Promise<Uint8Array> {
-    const engine = this.#prepareRead(key, opts);
+    // Before the checks: an observer's duration (below) covers them too, as a wrapper's would, with no second clock read.
     const startedAt = performance.now();
-    const session = await this.#open(key, engine, opts);
+    const observer = this.#observer;
+    const token = observer === undefined ? undefined : observeStart(observer, "get", key);
+    let result: Uint8Array | undefined;
     try {
-      const headAt = performance.now();
-      const { meta, headLength: base } = session;
-      const size = meta.size;
-      const { into } = opts;
-      if (into !== undefined && into.length < size) {
-        throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
-      }
+      const engine = this.#prepareRead(key, opts);
+      const session = await this.#open(key, engine, opts);
+      try {
+        const headAt = performance.now();
+        const { meta, headLength: base } = session;
+        const size = meta.size;
+        const { into } = opts;
+        if (into !== undefined && into.length < size) {
+          throw new InvalidRangeError(`into holds ${into.length} bytes but ${JSON.stringify(key)} has ${size}`);
+        }
 
-      // A known size (knownMeta) below the split threshold: one pinned read, as a probe would have made, not the engine.
-      const smallKnown = engine !== false && session.head === undefined && size <= engine.options.minSplitSize ? engine.options : undefined;
-      if (engine === false || session.headIsWhole || smallKnown) {
-        const bytes = await this.#readWhole(key, session, smallKnown);
-        opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
-        opts.onStats?.(withHead(undefined, size, startedAt, headAt, session.retries));
-        if (!into) return bytes;
-        into.set(bytes);
-        return into.subarray(0, size);
-      }
+        // A known size (knownMeta) below the split threshold: one pinned read, as a probe would have made, not the engine.
+        const smallKnown = engine !== false && session.head === undefined && size <= engine.options.minSplitSize ? engine.options : undefined;
+        if (engine === false || session.headIsWhole || smallKnown) {
+          const bytes = await this.#readWhole(key, session, smallKnown);
+          opts.onProgress?.({ bytes: size, total: size, ranges: 1 });
+          opts.onStats?.(withHead(undefined, size, startedAt, headAt, session.retries));
+          if (!into) return (result = bytes);
+          into.set(bytes);
+          return (result = into.subarray(0, size));
+        }
 
-      if (!into) assertFitsInBuffer(size);
-      const data = into ? into.subarray(0, size) : this.#allocate(size);
-      const onProgress = this.#progress(opts, size, base);
-      const { stats } = await this.#withHead(
-        session,
-        (head) => data.set(head),
-        () =>
-          engine.download(size - base, this.#fetcher(session, base), {
-            into: data.subarray(base),
-            signal: session.signal,
-            ...(onProgress ? { onProgress } : {}),
-          }),
-      );
-      await session.verifyWhole?.(data);
-      if (session.checksum) await verifyWholeObject(session.checksum, data);
-      opts.onStats?.(session.head ? withHead(stats, base, startedAt, headAt, session.retries) : plusRetries(stats, session.retries));
-      return data;
+        if (!into) assertFitsInBuffer(size);
+        const data = into ? into.subarray(0, size) : this.#allocate(size);
+        const onProgress = this.#progress(opts, size, base);
+        const { stats } = await this.#withHead(
+          session,
+          (head) => data.set(head),
+          () =>
+            engine.download(size - base, this.#fetcher(session, base), {
+              into: data.subarray(base),
+              signal: session.signal,
+              ...(onProgress ? { onProgress } : {}),
+            }),
+        );
+        await session.verifyWhole?.(data);
+        if (session.checksum) await verifyWholeObject(session.checksum, data);
+        opts.onStats?.(session.head ? withHead(stats, base, startedAt, headAt, session.retries) : plusRetries(stats, session.retries));
+        return (result = data);
+      } catch (error) {
+        return session.rethrow(error);
+      } finally {
+        await session.close();
+      }
     } catch (error) {
-      return session.rethrow(error);
+      result = undefined;
+      if (observer !== undefined) observeFailure(observer, token, "get", key, -1, 0, startedAt, error);
+      throw error;
     } finally {
-      await session.close();
+      // After the reader's close: the operation is over only then.
+      if (result !== undefined && observer !== undefined) observeDone(observer, token, "get", key, -1, result.length, startedAt);
     }
   }
 
@@ -673,57 +714,74 @@ class DriverObjectStore implements ObjectStore {
   }
 
   getRange(key: string, offset: number, length: number, opts: GetRangeOptions = {}): Promise<Uint8Array> {
-    return this.#run(async () => {
-      assertValidKey(key);
-      assertValidRange(offset, length);
-      checkOptionsObject(opts);
-      throwIfAborted(opts.signal);
-      const timing = this.#engine.options;
-      const caller = opts.signal ? { signal: opts.signal } : {};
-      if (length === 0) {
-        // No backend can request zero bytes; the stat still reports a missing object or an offset past the end.
-        const meta = await withRetries(timing, ({ signal }) => this.#driver.stat(key, { signal }), { what: `stat of ${JSON.stringify(key)}`, ...caller });
-        if (offset > meta.size) {
-          throw new InvalidRangeError(`offset ${offset} is past the end of ${JSON.stringify(key)} (${meta.size} bytes)`);
-        }
-        return new Uint8Array(0);
+    const observer = this.#observer;
+    if (observer !== undefined) return this.#runObserved(observer, "getRange", key, offset, 0, undefined, () => this.#getRange(key, offset, length, opts));
+    return this.#run(() => this.#getRange(key, offset, length, opts));
+  }
+
+  async #getRange(key: string, offset: number, length: number, opts: GetRangeOptions): Promise<Uint8Array> {
+    assertValidKey(key);
+    assertValidRange(offset, length);
+    checkOptionsObject(opts);
+    throwIfAborted(opts.signal);
+    const timing = this.#engine.options;
+    const caller = opts.signal ? { signal: opts.signal } : {};
+    if (length === 0) {
+      // No backend can request zero bytes; the stat still reports a missing object or an offset past the end.
+      const meta = await withRetries(timing, ({ signal }) => this.#driver.stat(key, { signal }), { what: `stat of ${JSON.stringify(key)}`, ...caller });
+      if (offset > meta.size) {
+        throw new InvalidRangeError(`offset ${offset} is past the end of ${JSON.stringify(key)} (${meta.size} bytes)`);
       }
-      const what = `range [${offset}, ${offset + length}) of ${JSON.stringify(key)}`;
-      return withRetries(
-        timing,
-        ({ signal, progress }) => this.#driver.read(key, offset, length, { signal, progress }).then((bytes) => assertLength(bytes, length, what)),
-        { what, ...caller },
-      );
-    });
+      return new Uint8Array(0);
+    }
+    const what = `range [${offset}, ${offset + length}) of ${JSON.stringify(key)}`;
+    return withRetries(
+      timing,
+      ({ signal, progress }) => this.#driver.read(key, offset, length, { signal, progress }).then((bytes) => assertLength(bytes, length, what)),
+      { what, ...caller },
+    );
   }
 
   put(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: PutOptions = {}): Promise<ObjectMeta> {
-    return this.#run(() => {
-      assertValidKey(key);
-      checkOptionsObject(opts);
-      const isIterable = typeof (data as AsyncIterable<Uint8Array> | null)?.[Symbol.asyncIterator] === "function";
-      if (!(data instanceof Uint8Array) && !isIterable) {
-        throw new RangeConfigError(`put() data must be a Uint8Array or an AsyncIterable<Uint8Array>, got ${describeValue(data)}`, {
-          code: "E_INVALID_DATA",
-        });
-      }
-      if (opts.contentType !== undefined && typeof opts.contentType !== "string") throw invalidOption("contentType must be a string", opts.contentType);
-      const { onProgress } = opts;
-      if (onProgress !== undefined && typeof onProgress !== "function") throw invalidOption("onProgress must be a function", onProgress);
-      throwIfAborted(opts.signal);
-      let sent = 0;
-      const onChunk = onProgress ? (n: number) => onProgress({ bytes: (sent += n) }) : undefined;
-      const body = data instanceof Uint8Array ? data : checkedChunks(data, opts.signal, onChunk);
-      const written = this.#driver.write(key, body, {
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
+    const observer = this.#observer;
+    if (observer === undefined) return this.#run(() => this.#put(key, data, opts, undefined));
+    // A failed put reports the bytes it was given, or what its stream had yielded so far.
+    if (data instanceof Uint8Array) return this.#runObserved(observer, "put", key, -1, data.length, undefined, () => this.#put(key, data, opts, undefined));
+    const counted = { sent: 0 };
+    return this.#runObserved(observer, "put", key, -1, 0, counted, () => this.#put(key, data, opts, counted));
+  }
+
+  #put(key: string, data: Uint8Array | AsyncIterable<Uint8Array>, opts: PutOptions, counted: { sent: number } | undefined): Promise<ObjectMeta> {
+    assertValidKey(key);
+    checkOptionsObject(opts);
+    const isIterable = typeof (data as AsyncIterable<Uint8Array> | null)?.[Symbol.asyncIterator] === "function";
+    if (!(data instanceof Uint8Array) && !isIterable) {
+      throw new RangeConfigError(`put() data must be a Uint8Array or an AsyncIterable<Uint8Array>, got ${describeValue(data)}`, {
+        code: "E_INVALID_DATA",
       });
-      if (!onProgress || !(data instanceof Uint8Array)) return written;
-      // A buffer goes to the backend in one piece: nothing to report until it is stored.
-      return written.then((meta) => {
-        onProgress({ bytes: data.length });
-        return meta;
-      });
+    }
+    if (opts.contentType !== undefined && typeof opts.contentType !== "string") throw invalidOption("contentType must be a string", opts.contentType);
+    const { onProgress } = opts;
+    if (onProgress !== undefined && typeof onProgress !== "function") throw invalidOption("onProgress must be a function", onProgress);
+    throwIfAborted(opts.signal);
+    const sent = counted ?? { sent: 0 };
+    const onChunk =
+      onProgress || counted
+        ? (n: number) => {
+            sent.sent += n;
+            onProgress?.({ bytes: sent.sent });
+          }
+        : undefined;
+    const body = data instanceof Uint8Array ? data : checkedChunks(data, opts.signal, onChunk);
+    const written = this.#driver.write(key, body, {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
+    });
+    if (!onProgress || !(data instanceof Uint8Array)) return written;
+    // A buffer goes to the backend in one piece: nothing to report until it is stored.
+    return written.then((meta) => {
+      onProgress({ bytes: data.length });
+      return meta;
     });
   }
 
@@ -828,8 +886,8 @@ class DriverObjectStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#state.closed) return;
+    this.#state.closed = true;
     await this.#driver.close?.();
   }
 
@@ -841,5 +899,31 @@ class DriverObjectStore implements ObjectStore {
   async #run<T>(work: () => T | Promise<T>): Promise<T> {
     this.#checkOpen();
     return work();
+  }
+
+  /**
+   * `#run` on a view with an observer: `work` reported as one operation, from before the checks until it settles
+   * (`bytes`: the result's length or size; `failBytes`, or what `counted` says, when it fails).
+   */
+  async #runObserved<T extends Uint8Array | ObjectMeta>(
+    observer: OperationObserver,
+    operation: ObservedOperation,
+    key: string,
+    offset: number,
+    failBytes: number,
+    counted: { sent: number } | undefined,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const startedAt = clock.now();
+    const token = observeStart(observer, operation, key);
+    try {
+      this.#checkOpen();
+      const value = await work();
+      observeDone(observer, token, operation, key, offset, value instanceof Uint8Array ? value.length : (value as ObjectMeta).size, startedAt);
+      return value;
+    } catch (error) {
+      observeFailure(observer, token, operation, key, offset, counted ? counted.sent : failBytes, startedAt, error);
+      throw error;
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { RangeEngineOptions } from "../engine/options.js";
 import type { DownloadOptions } from "../engine/range-engine.js";
 import type { RangeStats } from "../engine/stats.js";
+import type { OperationObserver } from "./operation-observer.js";
 import type { RequestListener } from "./request-events.js";
 
 export interface ObjectMeta {
@@ -112,4 +113,11 @@ export interface ObjectStore extends AsyncDisposable {
    * which endpoint served each request of a store spread over several.
    */
   onRequest?(listener: RequestListener): () => void;
+  /**
+   * Optional: a view of this store that reports each of its `get`, `getRange`, `stat` and `put` to `observer`
+   * synchronously, from inside the operation (see {@link OperationObserver}): a per-operation record (e.g.
+   * `@range/oplog`) costs no extra promise or microtask. The view shares the store's driver and open/closed state;
+   * operations on the store itself are not reported. Stores made with `createObjectStore` have it.
+   */
+  withOperationObserver?(observer: OperationObserver): ObjectStore;
 }
