@@ -1,21 +1,9 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
-import { setTimeout as sleep } from "node:timers/promises";
 import { RangeConfigError } from "@range/core";
 import { describe, expect, it } from "vitest";
+import { collectGarbage } from "./collect-garbage.js";
 import { addressOf, allocateParallelReadResult, allocateReadResult, allocatorKind, parallelReadResultMemory, prepareForFill, releaseReusableMemory, reuseStats } from "../src/index.js";
 
 const MiB = 1024 * 1024;
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-async function collect(): Promise<void> {
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await sleep(5);
-  }
-}
 
 describe.each([
   ["allocateReadResult", allocateReadResult],
@@ -34,11 +22,11 @@ describe.each([
   });
 
   it.runIf(allocatorKind === "native")("a released result's memory, unzeroed, serves the next result that fits", async () => {
-    await collect();
+    await collectGarbage();
     releaseReusableMemory();
     const before = reuseStats().reused;
     const address = await fillAndDrop(allocate, 40 * MiB, 7);
-    await collect();
+    await collectGarbage();
     const next = allocate(40 * MiB);
     expect(reuseStats().reused).toBe(before + 1);
     expect(addressOf(next)).toBe(address);

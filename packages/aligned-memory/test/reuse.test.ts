@@ -1,22 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import { collectGarbage } from "./collect-garbage.js";
 import { addressOf, allocateForParallelFill, allocateReusable, allocatorKind, releaseReusableMemory, reuseStats } from "../src/index.js";
 
 const MiB = 1024 * 1024;
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-/** Collects garbage until the released buffers' finalizers ran (Node runs them on a later turn of the loop). */
-async function collect(): Promise<void> {
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await sleep(5);
-  }
-}
 
 /** Allocates `size` bytes for reuse, fills them with `byte`, returns the address, and drops the buffer. */
 function fillAndDrop(size: number, byte: number): number {
@@ -27,11 +15,11 @@ function fillAndDrop(size: number, byte: number): number {
 
 describe.runIf(allocatorKind === "native")("allocateForParallelFill({ reuse: true })", () => {
   it("hands a released buffer's memory to the next allocation that fits, unzeroed; without reuse, fresh zeroed memory", async () => {
-    await collect();
+    await collectGarbage();
     releaseReusableMemory();
     const before = reuseStats().reused;
     const address = fillAndDrop(64 * MiB, 0xab);
-    await collect();
+    await collectGarbage();
     expect(reuseStats().cachedBytes).toBeGreaterThanOrEqual(64 * MiB);
 
     // Not asked to reuse: zero-filled memory at another address, the cached one untouched.
@@ -50,10 +38,10 @@ describe.runIf(allocatorKind === "native")("allocateForParallelFill({ reuse: tru
   });
 
   it("never hands out a mapping far larger than asked, and keeps each mapping for one buffer at a time", async () => {
-    await collect();
+    await collectGarbage();
     releaseReusableMemory();
     const address = fillAndDrop(64 * MiB, 1);
-    await collect();
+    await collectGarbage();
     // 16 MiB would waste three quarters of the 64 MiB mapping.
     const small = allocateForParallelFill(16 * MiB, { reuse: true });
     expect(addressOf(small)).not.toBe(address);
@@ -66,18 +54,18 @@ describe.runIf(allocatorKind === "native")("allocateForParallelFill({ reuse: tru
   });
 
   it("unmaps released memory nobody reused within 2 s, and on releaseReusableMemory()", async () => {
-    await collect();
+    await collectGarbage();
     releaseReusableMemory();
     fillAndDrop(8 * MiB, 3);
-    await collect();
+    await collectGarbage();
     expect(reuseStats().cached).toBe(1);
     await sleep(3_500);
     expect(reuseStats()).toMatchObject({ cachedBytes: 0, cached: 0 });
 
     fillAndDrop(8 * MiB, 4);
-    await collect();
+    await collectGarbage();
     expect(reuseStats().cached).toBe(1);
-    await collect();
+    await collectGarbage();
     releaseReusableMemory();
     expect(reuseStats().cached).toBe(0);
   });
@@ -123,7 +111,7 @@ describe.runIf(allocatorKind === "native")("allocateForParallelFill({ reuse: tru
 
 describe.runIf(allocatorKind === "native")("allocateReusable", () => {
   it("serves 32 MiB and more from released memory (ordinary pages), smaller sizes from Node's allocator", async () => {
-    await collect();
+    await collectGarbage();
     releaseReusableMemory();
     const before = reuseStats().reused;
     let first: Buffer | undefined = allocateReusable(40 * MiB);
@@ -131,7 +119,7 @@ describe.runIf(allocatorKind === "native")("allocateReusable", () => {
     first.fill(7);
     const address = addressOf(first);
     first = undefined;
-    await collect();
+    await collectGarbage();
     const second = allocateReusable(36 * MiB);
     expect(addressOf(second)).toBe(address);
     expect(second.length).toBe(36 * MiB);
@@ -146,7 +134,7 @@ describe.runIf(allocatorKind === "native")("allocateReusable", () => {
 
 describe.runIf(allocatorKind === "native")("GC accounting of native memory", () => {
   it("counts a buffer's bytes as external memory while it lives (so the GC knows of it), and none after release", async () => {
-    await collect();
+    await collectGarbage();
     const before = process.memoryUsage().external;
     let buffer: Uint8Array | undefined = allocateForParallelFill(64 * MiB, { reuse: true });
     const held = process.memoryUsage().external - before;
@@ -154,7 +142,7 @@ describe.runIf(allocatorKind === "native")("GC accounting of native memory", () 
     expect(held).toBeLessThan(80 * MiB);
     expect(buffer.length).toBe(64 * MiB);
     buffer = undefined;
-    await collect();
+    await collectGarbage();
     expect(process.memoryUsage().external - before).toBeLessThan(16 * MiB);
   });
 
