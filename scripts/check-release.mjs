@@ -55,7 +55,9 @@ try {
     return isAbsolute(packed) ? packed : join(packs, packed);
   };
   const core = tarball("core");
-  const local = installProject("file", [core, tarball("file"), tarball("aligned-memory")]);
+  // Not on a registry yet: every workspace package a tarball depends on is installed from its own tarball too.
+  const alignedMemory = tarball("aligned-memory");
+  const local = installProject("file", [core, tarball("file"), alignedMemory]);
   const output = runScript(
     local,
     `import { mkdtempSync } from "node:fs";
@@ -77,7 +79,7 @@ try {
   rmSync(local, { recursive: true, force: true });
 
   if (existsSync(join(repo, "packages", "s3", "package.json"))) {
-    const s3 = installProject("s3", [core, tarball("s3")]);
+    const s3 = installProject("s3", [core, tarball("s3"), alignedMemory]);
     const scopes = scopesIn(s3);
     check(scopes.length === 1 && scopes[0] === "aws", `core + s3 bring only the AWS SDK (found: ${scopes.join(", ") || "none"})`);
     const opened = runScript(s3, `import { openStore } from "@range/core";
