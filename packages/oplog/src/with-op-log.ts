@@ -122,8 +122,9 @@ class OpCall {
 }
 
 /** The `offset` column of an observed operation, as the wrapper path records it. */
-function offsetColumn(operation: ObservedOperation, offset: number): number {
-  return operation === "getRange" ? (offset >= 0 ? offset : 0) : -1;
+function offsetColumn(operation: ObservedOperation, offset: unknown): number {
+  // Core reports the caller's offset as given, also when it rejected it (a bigint, a symbol): only a number ≥ 0 fits.
+  return operation === "getRange" ? (typeof offset === "number" && offset >= 0 ? offset : 0) : -1;
 }
 
 /**

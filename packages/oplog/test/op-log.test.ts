@@ -387,6 +387,9 @@ describe("stores made by createObjectStore: recorded from inside the operation (
     const into = new Uint8Array(500);
     await store.get("s", { into });
     await expect(store.getRange("a", 95, 10)).rejects.toThrow();
+    // Offsets core rejects: recorded (offset 0) like any failed read, never thrown at the log.
+    await expect(store.getRange("a", 5n as unknown as number, 10)).rejects.toThrow();
+    await expect(store.getRange("a", Symbol("offset") as unknown as number, 10)).rejects.toThrow();
     await expect(store.get("missing")).rejects.toThrow(NotFoundError);
     await expect(store.stat("missing")).rejects.toThrow(NotFoundError);
     await expect(store.get("/bad")).rejects.toThrow(InvalidKeyError);
@@ -421,13 +424,13 @@ describe("stores made by createObjectStore: recorded from inside the operation (
     // Every operation went through the observer; the proxied store's view was asked for and not used (its methods
     // are not the proxy's).
     expect(views()).toBe(1);
-    expect(observedCount()).toBe(30);
+    expect(observedCount()).toBe(32);
     expect(proxied.views()).toBe(1);
     expect(proxied.observed()).toBe(0);
 
     const records = await readAll(observedPath);
     expect(records.map(fields)).toEqual((await readAll(wrappedPath)).map(fields));
-    expect(records.slice(0, 15).map((r) => [r.op, r.method, r.key, r.bytes, r.offset ?? null, r.error])).toEqual([
+    expect(records.slice(0, 17).map((r) => [r.op, r.method, r.key, r.bytes, r.offset ?? null, r.error])).toEqual([
       ["PUT", "put", "a", 100, null, ""],
       ["PUT", "put", "s", 50, null, ""],
       ["GET", "get", "a", 100, null, ""],
@@ -436,6 +439,8 @@ describe("stores made by createObjectStore: recorded from inside the operation (
       ["STAT", "stat", "s", 50, null, ""],
       ["GET", "get", "s", 50, null, ""],
       ["GET", "getRange", "a", 0, 95, "E_INVALID_RANGE"],
+      ["GET", "getRange", "a", 0, 0, "E_INVALID_RANGE"],
+      ["GET", "getRange", "a", 0, 0, "E_INVALID_RANGE"],
       ["GET", "get", "missing", 0, null, "E_NOT_FOUND"],
       ["STAT", "stat", "missing", 0, null, "E_NOT_FOUND"],
       ["GET", "get", "/bad", 0, null, expect.stringMatching(/^E_/)],
@@ -444,8 +449,8 @@ describe("stores made by createObjectStore: recorded from inside the operation (
       ["GET", "get", "a", 0, null, expect.stringMatching(/ABORT/)],
       ["GET", "get", "a", 100, null, ""],
     ]);
-    expect(records[12]!.error).not.toBe("");
-    expect(records).toHaveLength(30);
+    expect(records[14]!.error).not.toBe("");
+    expect(records).toHaveLength(32);
     // 16 in flight: slots 0..15, each taken once.
     expect(new Set(records.slice(14).map((r) => r.thread))).toEqual(new Set(Array.from({ length: 16 }, (_, i) => i)));
     records.forEach((r, i) => {
