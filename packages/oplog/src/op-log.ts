@@ -347,7 +347,9 @@ export class OpLog {
       batch.chars += length;
       numbers[at + 8] = length;
     } else {
-      batch.keys.set(i, key);
+      // Long keys, and what a caller passed as a key that is not a string (the store rejected it): a symbol would not
+      // survive the message to the writer thread, and would take the log down with it.
+      batch.keys.set(i, typeof key === "string" ? key : String(key));
       numbers[at + 8] = -1;
     }
     if (error !== "") batch.errors.set(i, error);

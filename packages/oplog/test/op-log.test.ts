@@ -173,6 +173,23 @@ describe("withOpLog records every operation", () => {
     expect(records.every((r) => r.endpoint === "http://10.0.0.1:9000")).toBe(true);
   });
 
+  it("a key that is not a string (rejected by the store) is recorded as its String() and does not break the log", async () => {
+    const path = join(dir, "symbol-key.tsv");
+    const store = withOpLog(createMemoryStore(), { path });
+    await store.put("a", bytes(3));
+    await expect(store.get(Symbol("k") as unknown as string)).rejects.toThrow(InvalidKeyError);
+    await expect(store.stat(42 as unknown as string)).rejects.toThrow(InvalidKeyError);
+    await store.get("a");
+    await store.close();
+    const records = await readAll(path);
+    expect(records.map((r) => [r.key, r.error])).toEqual([
+      ["a", ""],
+      ["Symbol(k)", "E_INVALID_KEY"],
+      ["42", "E_INVALID_KEY"],
+      ["a", ""],
+    ]);
+  });
+
   it("thread numbers are slots among the operations in flight; the endpoint can come from the store or a function", async () => {
     const memory = Object.assign(createMemoryStore({ latencyMs: 20 }), { endpoint: "memory-node-1" });
     const path = join(dir, "threads.tsv");
