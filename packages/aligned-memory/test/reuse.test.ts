@@ -138,7 +138,10 @@ describe.runIf(allocatorKind === "native")("GC accounting of native memory", () 
     const before = process.memoryUsage().external;
     let buffer: Uint8Array | undefined = allocateForParallelFill(64 * MiB, { reuse: true });
     const held = process.memoryUsage().external - before;
-    expect(held).toBeGreaterThanOrEqual(64 * MiB);
+    // Counted once: not 0 (V8 would not know of it), not 128 MiB (counted twice). The margin is for the rest of the
+    // process: other external memory (stream and zlib buffers of the test runner) may be freed between the two reads
+    // (a CI run saw 410 bytes less than 64 MiB).
+    expect(held).toBeGreaterThan(63 * MiB);
     expect(held).toBeLessThan(80 * MiB);
     expect(buffer.length).toBe(64 * MiB);
     buffer = undefined;
