@@ -179,12 +179,24 @@ const MALLOC_REUSE_MAX = 32 * 1024 * 1024;
  * object. With the fallback allocator: always `Buffer.allocUnsafeSlow`.
  */
 export function allocateReusable(size: number): Buffer {
+  return reusableBuffer(size, MALLOC_REUSE_MAX);
+}
+
+/**
+ * From `minSize` on, with the native allocator: any released mapping that fits, else fresh ordinary pages (kept for
+ * the next buffer once collected); below, or with the fallback allocator, `Buffer.allocUnsafeSlow`. Not zeroed.
+ */
+function reusableBuffer(size: number, minSize: number): Buffer {
+  checkResultSize(size);
+  if (!native || size < minSize) return Buffer.allocUnsafeSlow(size);
+  const buffer = reusedMapping(native, size, false) ?? freshMapping(native, size, 0);
+  return Buffer.from(buffer, 0, size);
+}
+
+function checkResultSize(size: number): void {
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeConfigError(`size must be a non-negative safe integer, got ${String(size)}`);
   }
-  if (!native || size < MALLOC_REUSE_MAX) return Buffer.allocUnsafeSlow(size);
-  const buffer = reusedMapping(native, size, false) ?? freshMapping(native, size, 0);
-  return Buffer.from(buffer, 0, size);
 }
 
 /**
@@ -248,7 +260,6 @@ export function prepareForFill(view: Uint8Array): Promise<void> | undefined {
   });
 }
 
-
 /**
  * Results from this size on (the smallest a released mapping the reuse cache keeps) come from the native allocator.
  * Not glibc's malloc for mid sizes either: whether it hands back heap memory that is already faulted in depends on
@@ -256,12 +267,6 @@ export function prepareForFill(view: Uint8Array): Promise<void> | undefined {
  * 1.1 to 4.5 ms, as small allocations around the result changed; from the reuse cache 0–1, 0.75–0.8 ms).
  */
 const READ_RESULT_REUSE_MIN = 2 * 1024 * 1024;
-
-function checkResultSize(size: number): void {
-  if (!Number.isSafeInteger(size) || size < 0) {
-    throw new RangeConfigError(`size must be a non-negative safe integer, got ${String(size)}`);
-  }
-}
 
 /**
  * The result buffer of a read the JS thread fills (network reads: sockets copy into it), for the `allocate` option
@@ -272,10 +277,7 @@ function checkResultSize(size: number): void {
  * 256 MiB S3 get was slower with them than with ordinary pages.
  */
 export function allocateReadResult(size: number): Uint8Array {
-  checkResultSize(size);
-  if (!native || size < READ_RESULT_REUSE_MIN) return Buffer.allocUnsafeSlow(size);
-  const buffer = reusedMapping(native, size, false) ?? freshMapping(native, size, 0);
-  return Buffer.from(buffer, 0, size);
+  return reusableBuffer(size, READ_RESULT_REUSE_MIN);
 }
 
 /**

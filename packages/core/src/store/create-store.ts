@@ -1,4 +1,4 @@
-import { performance as clock } from "node:perf_hooks";
+import { performance } from "node:perf_hooks";
 import { onAbort, raceAbort } from "../abort.js";
 import { describeValue, resolveEngineOptions, type RangeEngineOptions, type ResolvedRangeEngineOptions } from "../engine/options.js";
 import { assertValidSize } from "../engine/plan.js";
@@ -914,7 +914,7 @@ class DriverObjectStore implements ObjectStore {
     counted: { sent: number } | undefined,
     work: () => Promise<T>,
   ): Promise<T> {
-    const startedAt = clock.now();
+    const startedAt = performance.now();
     const token = observeStart(observer, operation, key);
     try {
       this.#checkOpen();
