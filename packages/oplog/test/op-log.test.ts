@@ -14,7 +14,7 @@ import {
   type OperationObserver,
 } from "@range/core";
 import { createFileStore } from "@range/file";
-import { createOpLog, readOpLog, withOpLog, zstdAvailable, type OpRecord } from "../src/index.js";
+import { METHODS, OP_NAMES, createOpLog, readOpLog, withOpLog, zstdAvailable, type OpRecord } from "../src/index.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -549,6 +549,128 @@ describe("keys", () => {
       expect(records.filter((r) => r.bytes !== r.key.length % 7)).toEqual([]);
     }
   });
+});
+
+describe("the writer's bytes", () => {
+  // The writer encodes lines byte by byte (no strings). The oracle here is the plain string way: Go csv quoting (TSV)
+  // or JSON.stringify (JSON lines), encoded as UTF-8 by Buffer, with warp's RFC 3339 nanosecond times.
+  const origin = performance.timeOrigin;
+  const originInt = Math.floor(origin);
+  const stamp = (sinceOrigin: number): string => {
+    const t = sinceOrigin + (origin - originInt);
+    let ms = Math.floor(t);
+    let nanos = Math.round((t - ms) * 1e6);
+    if (nanos >= 1e6) {
+      ms += 1;
+      nanos -= 1e6;
+    }
+    const epochMs = originInt + ms;
+    const second = Math.floor(epochMs / 1000);
+    const fraction = String(((epochMs - second * 1000) * 1e6 + nanos) | 0).padStart(9, "0");
+    return `${new Date(second * 1000).toISOString().slice(0, 19)}.${fraction}Z`;
+  };
+  const quote = (s: string) => (/["\t\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const awkward = [
+    // 8 × 32 characters: exactly the ring's length, so a key starts right at the wrap.
+    ...Array.from({ length: 8 }, (_, i) => `${i}`.padStart(32, "k")),
+    "plain/key",
+    'quote"d',
+    "tab\there",
+    "line\nbreak",
+    "cr\rhere",
+    "back\\slash",
+    "\u0000\u0001\u0008\u000b\u000c\u001f\u007f",
+    "é/ß/\u07ff/\u0800/日本/\uffff/\u2028\u2029",
+    "😀/𝄞",
+    "lone high at end \ud800",
+    "lone high \ud83d in the middle",
+    "lone low \udc00 first",
+    "reversed \udc00\ud800 pair",
+    "\ufeffbom first",
+    "",
+    "x".repeat(5000), // too long for the character ring: travels in the batch message
+  ];
+  interface Entry {
+    op: number;
+    key: string;
+    bytes: number;
+    objects: number;
+    offset: number;
+    start: number;
+    duration: number;
+    firstByte: number;
+    error: string;
+    endpoint: string;
+    destination: string;
+  }
+  const entries: Entry[] = awkward.map((key, i) => ({
+    op: i % 11,
+    key,
+    bytes: [0, 1, 9, 10, 1023, 2 ** 31 - 1, 2 ** 31, 2 ** 40 + 7, 0.5][i % 9]!,
+    objects: i % 3,
+    offset: i % 4 === 0 ? -1 : [0, 7, 2 ** 33][i % 3]!,
+    start: 1234.5678901 + i * 1000.000999,
+    duration: [0, 0.000001, 0.0004999, 12.3456789, 999.9999996][i % 5]!,
+    firstByte: i % 2 === 0 ? -1 : 1234.6 + i,
+    error: ["", 'E_"odd"\tcode', "E_TIMEOUT", "é\ud800"][i % 4]!,
+    endpoint: ["http://127.0.0.1:8333", "http://[::1]:9000", 'odd "endpoint"\t'][i % 3]!,
+    destination: i % 5 === 0 ? `dst\t${i}` : "",
+  }));
+  const opNames = [...OP_NAMES];
+  const expectedLine = (e: Entry, idx: number, format: "tsv" | "jsonl"): string => {
+    const end = stamp(e.start + e.duration);
+    const first = e.firstByte >= 0 ? stamp(e.firstByte) : "";
+    const ns = Math.round(e.duration * 1e6);
+    if (format === "tsv") {
+      return (
+        `${idx}\t${idx}\t${opNames[e.op]}\t${quote("client\t1")}\t${e.objects}\t${e.bytes}\t${quote(e.endpoint)}\t${quote(e.key)}\t${quote(e.error)}\t` +
+        `${stamp(e.start)}\t${first}\t${end}\t${ns}\t${e.offset >= 0 ? e.offset : ""}\t${quote(e.destination)}\n`
+      );
+    }
+    const record: Record<string, unknown> = {
+      idx,
+      thread: idx,
+      op: opNames[e.op],
+      method: METHODS[e.op],
+      client_id: "client\t1",
+      n_objects: e.objects,
+      bytes: e.bytes,
+      endpoint: e.endpoint,
+      file: e.key,
+      error: e.error,
+      start: stamp(e.start),
+      end,
+      duration_ns: ns,
+    };
+    if (e.offset >= 0) record.offset = e.offset;
+    if (e.destination !== "") record.dst = e.destination;
+    if (e.firstByte >= 0) record.first_byte = first;
+    return `${JSON.stringify(record)}\n`;
+  };
+
+  for (const format of ["tsv", "jsonl"] as const) {
+    it(`${format}: every field byte for byte as the string way writes it, also across the character ring's wrap`, async () => {
+      const path = join(dir, `bytes.${format}`);
+      // A ring of 8 × 32 key characters: the keys wrap around it several times; batches of 3 keep several in flight.
+      const log = createOpLog(path, { clientId: "client\t1", maxBufferedOps: 8, batchSize: 3, onOverflow: "block" });
+      let expected = format === "tsv" ? "idx\tthread\top\tclient_id\tn_objects\tbytes\tendpoint\tfile\terror\tstart\tfirst_byte\tend\tduration_ns\toffset\tdst\n" : "";
+      let idx = 0;
+      for (let round = 0; round < 3; round++) {
+        for (const e of entries) {
+          // The thread column is whatever number the caller passes (here the entry's index).
+          await log.add(e.op, e.key, e.bytes, e.objects, e.offset, e.start, e.duration, e.firstByte, idx, e.error, e.endpoint, e.destination);
+          expected += expectedLine(e, idx, format);
+          idx++;
+          // The first two batches written: the third (keys 7, 8 and 9) then finds the ring free, and its key 9 starts at 0.
+          if (idx === 6) await log.flush();
+        }
+      }
+      await log.close();
+      expect(log.stats()).toMatchObject({ recorded: idx, dropped: 0 });
+      const written = await readFile(path);
+      expect(written.toString("latin1")).toBe(Buffer.from(expected).toString("latin1"));
+    });
+  }
 });
 
 describe("readOpLog reads other tools' files", () => {
