@@ -5,7 +5,7 @@ import { metricsOf, runCell } from "../src/lib/cells.js";
 import { seededBytes, sha256Hex } from "../src/lib/data.js";
 import { objectRecipe, rangeOffsets } from "../src/lib/datasets.js";
 import { reportOp } from "../src/lib/matrix.js";
-import { latencyOf, percentile } from "../src/lib/measure.js";
+import { latencyOf, medianInterval, percentile } from "../src/lib/measure.js";
 import { defaultScenarios, parseList, parsePositiveInt, parseSize } from "../src/lib/selection.js";
 import { iterationsFor, opsPerRound } from "../src/lib/cross.js";
 import { BackendPool, type Suite } from "../src/lib/suite.js";
@@ -95,6 +95,17 @@ describe("statistics", () => {
     expect(percentile([1, 2], 0.5)).toBe(1.5);
     expect(latencyOf([3, 1, 2])).toMatchObject({ p50: 2, max: 3, count: 3 });
     expect(Number.isNaN(latencyOf([]).max)).toBe(true);
+  });
+
+  it("gives the median's distribution-free 95% interval from the binomial order statistics (the textbook ranks)", () => {
+    const ranks = (n: number) => medianInterval(Array.from({ length: n }, (_, i) => n - i)); // unsorted input
+    expect(ranks(5)).toBeUndefined(); // no pair of order statistics reaches 95% with 5 samples
+    expect(ranks(6)).toEqual({ low: 1, high: 6, level: 1 - 2 / 64 });
+    expect(ranks(10)).toMatchObject({ low: 2, high: 9 });
+    expect(ranks(10)!.level).toBeCloseTo(0.9785, 4);
+    expect(ranks(24)).toMatchObject({ low: 7, high: 18 });
+    expect(ranks(100)).toMatchObject({ low: 40, high: 61 });
+    expect(ranks(100)!.level).toBeGreaterThanOrEqual(0.95);
   });
 });
 

@@ -26,6 +26,29 @@ export function maybeGc(): void {
 
 export const now = (): number => performance.now();
 
+/**
+ * A distribution-free confidence interval for the median of `samples`: the pair of order statistics that holds the
+ * true median with probability ≥ `level` whatever the distribution (from the binomial law of how many samples fall
+ * below it). No resampling, so the same samples always give the same interval. Undefined for fewer than 6 samples
+ * (no interval reaches 95% then).
+ */
+export function medianInterval(samples: readonly number[], level = 0.95): { low: number; high: number; level: number } | undefined {
+  const n = samples.length;
+  const sorted = [...samples].sort((a, b) => a - b);
+  // The interval [x(j), x(n - j + 1)] (1-based order statistics) misses the median with probability 2·P(B ≤ j - 1),
+  // B ~ Binomial(n, 1/2): take the largest j that keeps that within 1 - level.
+  let term = 0.5 ** n; // P(B = i), starting at i = 0
+  let tail = 0; // P(B ≤ j - 1)
+  let j = 0;
+  while (j < n && 2 * (tail + term) <= 1 - level) {
+    tail += term;
+    term = (term * (n - j)) / (j + 1);
+    j++;
+  }
+  if (j === 0) return undefined;
+  return { low: sorted[j - 1]!, high: sorted[n - j]!, level: 1 - 2 * tail };
+}
+
 /** The q-quantile (0..1) of `values` by linear interpolation between closest ranks; NaN for none. */
 export function percentile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
