@@ -671,6 +671,25 @@ describe("the writer's bytes", () => {
       expect(written.toString("latin1")).toBe(Buffer.from(expected).toString("latin1"));
     });
   }
+
+  it("a batch bigger than the writer's first buffer (1 MiB) grows it and loses nothing", async () => {
+    for (const format of ["tsv", "jsonl"] as const) {
+      const path = join(dir, `big-batch.${format}`);
+      // 300 entries of ~8 KB each in one batch: ~2.4 MB of lines, some keys in the ring, the rest in the message.
+      const log = createOpLog(path, { clientId: "client\t1", maxBufferedOps: 512, batchSize: 300 });
+      let expected = format === "tsv" ? "idx\tthread\top\tclient_id\tn_objects\tbytes\tendpoint\tfile\terror\tstart\tfirst_byte\tend\tduration_ns\toffset\tdst\n" : "";
+      for (let idx = 0; idx < 300; idx++) {
+        const e = { ...entries[idx % entries.length]!, key: `k${idx}/${"é".repeat(4000)}` };
+        await log.add(e.op, e.key, e.bytes, e.objects, e.offset, e.start, e.duration, e.firstByte, idx, e.error, e.endpoint, e.destination);
+        expected += expectedLine(e, idx, format);
+      }
+      await log.close();
+      expect(log.stats()).toMatchObject({ recorded: 300, dropped: 0 });
+      const written = await readFile(path);
+      expect(written.length).toBeGreaterThan(2 * 1024 * 1024);
+      expect(written.equals(Buffer.from(expected))).toBe(true);
+    }
+  });
 });
 
 describe("readOpLog reads other tools' files", () => {
