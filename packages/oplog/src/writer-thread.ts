@@ -152,12 +152,15 @@ export function opLogWriterThread(
     for (let i = 0; i < length; i++) out[u + i] = bytes[i]!;
     used = u + length;
   };
+  /** Whether the lines are JSON (set per batch): a number that is not finite is then `null`, as JSON.stringify writes it. */
+  let jsonNumbers = false;
+  const other = (x: number) => text(jsonNumbers && !Number.isFinite(x) ? "null" : String(x));
   /** A number as JavaScript prints it; integers (all the usual ones) digit by digit, without a string. */
   const number = (x: number) => {
     if (x >= 0 && x <= 0x7fffffff) {
       // Digits counted first, then written from the last: no scratch array, int arithmetic only.
       let v = x | 0;
-      if (v !== x) return text(String(x));
+      if (v !== x) return other(x);
       let width = 1;
       for (let t = v; t >= 10; t = (t / 10) | 0) width++;
       const out = buffer;
@@ -170,7 +173,7 @@ export function opLogWriterThread(
       } while (v > 0);
       return;
     }
-    text(String(x));
+    other(x);
   };
 
   /** RFC 3339 with nanoseconds, as warp writes it (Go's time.RFC3339Nano, UTC): the date part is made once a second. */
@@ -305,6 +308,7 @@ export function opLogWriterThread(
   const formatBatch = (m: BatchMessage): Buffer => {
     const cfg = init!;
     const json = cfg.format === "jsonl";
+    jsonNumbers = json;
     const n = cfg.ring;
     const chars = cfg.keyChars;
     const slots = n.length / 9;
