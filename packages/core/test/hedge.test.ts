@@ -4,7 +4,12 @@ import { abortableDelay, collect, equalBytes, patternBytes, untilAbort } from ".
 
 const RANGE = MiB;
 
-/** Every request answers after `fastMs`, except the ones `isSlow` picks, which never answer unless aborted. */
+/**
+ * Every request answers after `fastMs`, except the ones `isSlow` picks, which never answer unless aborted. With
+ * `fastMs` 0 the others answer without a timer, within the microtasks of their start: no hedge timer can fire while one
+ * of them runs, so only the picked ones can ever lag (on a loaded machine a 2 ms timer can come due after a hedge's,
+ * and a download whose budget is one hedge would spend it on the wrong range and wait forever for the stuck one).
+ */
 function laggingFetcher(source: Uint8Array, isSlow: (index: number, call: number) => boolean, fastMs = 2) {
   const state = { calls: 0, running: 0, aborted: 0, targets: [] as Array<{ index: number; hadTarget: boolean }> };
   const fetch: RangeFetcher = async (offset, length, signal, context?: RangeFetchContext) => {
@@ -13,7 +18,7 @@ function laggingFetcher(source: Uint8Array, isSlow: (index: number, call: number
     state.targets.push({ index: context!.index, hadTarget: context!.target !== undefined });
     try {
       if (isSlow(context!.index, call)) await untilAbort(signal);
-      await abortableDelay(fastMs, signal);
+      if (fastMs > 0) await abortableDelay(fastMs, signal);
       const out = context!.target ?? new Uint8Array(length);
       out.set(source.subarray(offset, offset + length));
       return out;
@@ -36,7 +41,8 @@ describe("hedged requests", () => {
   it("re-issues a range that lags behind its siblings; the twin's answer wins and the stuck request is aborted", async () => {
     // The first request for range 5 never answers: without hedging this download would hang until the test times out.
     let slowCalls = 0;
-    const { fetch, state } = laggingFetcher(source, (index) => index === 5 && slowCalls++ === 0);
+    // Budget: one hedge (a tenth of 17 ranges); the others answer without a timer, so it can only go to range 5.
+    const { fetch, state } = laggingFetcher(source, (index) => index === 5 && slowCalls++ === 0, 0);
     const { data, stats } = await engine({ minDelayMs: 50 }).download(size, fetch);
     expect(equalBytes(data, source)).toBe(true);
     expect(stats.hedges).toBe(1);
@@ -66,7 +72,7 @@ describe("hedged requests", () => {
 
   it("works for streams too, and keeps the order", async () => {
     let slowCalls = 0;
-    const { fetch, state } = laggingFetcher(source, (index) => index === 9 && slowCalls++ === 0);
+    const { fetch, state } = laggingFetcher(source, (index) => index === 9 && slowCalls++ === 0, 0);
     const bytes = await collect(engine(true).stream(size, fetch));
     expect(equalBytes(bytes, source)).toBe(true);
     expect(state.running).toBe(0);
