@@ -106,6 +106,9 @@ describe("statistics", () => {
     expect(ranks(24)).toMatchObject({ low: 7, high: 18 });
     expect(ranks(100)).toMatchObject({ low: 40, high: 61 });
     expect(ranks(100)!.level).toBeGreaterThanOrEqual(0.95);
+    // Past n = 1074, 0.5^n is 0 in doubles: the ranks must still be right (exact values from the binomial law).
+    expect(ranks(1075)).toMatchObject({ low: 505, high: 571 });
+    expect(ranks(2000)).toMatchObject({ low: 956, high: 1045 });
   });
 });
 

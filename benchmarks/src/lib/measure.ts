@@ -37,12 +37,13 @@ export function medianInterval(samples: readonly number[], level = 0.95): { low:
   const sorted = [...samples].sort((a, b) => a - b);
   // The interval [x(j), x(n - j + 1)] (1-based order statistics) misses the median with probability 2·P(B ≤ j - 1),
   // B ~ Binomial(n, 1/2): take the largest j that keeps that within 1 - level.
-  let term = 0.5 ** n; // P(B = i), starting at i = 0
+  // P(B = i) in logarithms: 0.5^n underflows to 0 from n = 1075 on, and a product that starts at 0 stays 0.
+  let logTerm = n * Math.log(0.5); // ln P(B = i), starting at i = 0
   let tail = 0; // P(B ≤ j - 1)
   let j = 0;
-  while (j < n && 2 * (tail + term) <= 1 - level) {
-    tail += term;
-    term = (term * (n - j)) / (j + 1);
+  while (j < n && 2 * (tail + Math.exp(logTerm)) <= 1 - level) {
+    tail += Math.exp(logTerm);
+    logTerm += Math.log((n - j) / (j + 1));
     j++;
   }
   if (j === 0) return undefined;

@@ -138,8 +138,13 @@ export function opLogWriterThread(
   const byte = (b: number) => {
     buffer[used++] = b;
   };
-  /** A string whose bytes are not worth caching (rare fields): encoded by Buffer, as UTF-8. */
-  const text = (s: string) => {
+  /**
+   * A string whose bytes are not worth caching (rare fields): encoded by Buffer, as UTF-8. What is not a string (an
+   * out-of-range op code's missing name, a caller's number as an endpoint) is written as its String(), as a template
+   * string would: a wrong value must cost a line its field, never the log.
+   */
+  const text = (value: string) => {
+    const s = typeof value === "string" ? value : String(value);
     ensure(s.length * 3);
     used += buffer.write(s, used);
   };
@@ -211,13 +216,16 @@ export function opLogWriterThread(
 
   const needsQuotes = /["\t\r\n]/;
   /** A field quoted the way Go's encoding/csv (warp's reader) expects when it holds a quote, tab or line break. */
-  const tsvField = (s: string): string => (s === "" || !needsQuotes.test(s) ? s : `"${s.replace(/"/g, '""')}"`);
+  const tsvField = (value: string): string => {
+    const s = typeof value === "string" ? value : String(value);
+    return s === "" || !needsQuotes.test(s) ? s : `"${s.replace(/"/g, '""')}"`;
+  };
   /** The encoded field of the strings that repeat (operation names, endpoints, the client id), made once each. */
   const encoded = new Map<string, Buffer>();
   const repeated = (s: string): Buffer => {
     let bytes = encoded.get(s);
     if (bytes === undefined) {
-      bytes = Buffer.from(init!.format === "tsv" ? tsvField(s) : JSON.stringify(s));
+      bytes = Buffer.from(init!.format === "tsv" ? tsvField(s) : JSON.stringify(typeof s === "string" ? s : String(s)));
       if (encoded.size < 1024) encoded.set(s, bytes);
     }
     return bytes;

@@ -673,6 +673,24 @@ describe("the writer's bytes", () => {
     });
   }
 
+  it("a value of the wrong type (an unknown op code, a number as endpoint, error or destination) costs a field, not the log", async () => {
+    for (const format of ["tsv", "jsonl"] as const) {
+      const path = join(dir, `wrong-types.${format}`);
+      const log = createOpLog(path);
+      const odd = 42 as unknown as string;
+      await log.add(99, "k1", 1, 1, -1, 1, 1, -1, 0, odd, odd, odd);
+      await log.add(0, "k2", 2, 1, -1, 1, 1, -1, 0, "", "e");
+      await log.close();
+      expect(log.stats()).toMatchObject({ recorded: 2, dropped: 0 });
+      const records = await readAll(path);
+      expect(records.map((r) => [r.key, r.bytes, r.endpoint])).toEqual([
+        ["k1", 1, "42"],
+        ["k2", 2, "e"],
+      ]);
+      expect(records[0]!.error).toBe("42");
+    }
+  });
+
   it("a batch bigger than the writer's first buffer (1 MiB) grows it and loses nothing", async () => {
     for (const format of ["tsv", "jsonl"] as const) {
       const path = join(dir, `big-batch.${format}`);
