@@ -161,10 +161,14 @@ export function allocateForParallelFill(size: number, options: ParallelFillOptio
   if (!native || !Number.isSafeInteger(size) || size <= 0) return allocateAligned(size, { hugePages: false });
   const reused = options.reuse === true ? reusedMapping(native, size, true) : undefined;
   // Reused memory is faulted in already: prepareForFill has nothing to decide for it.
-  if (reused) return new Uint8Array(reused, 0, size);
-  const buffer = freshMapping(native, size, 1);
+  return new Uint8Array(reused ?? parallelFillMapping(native, size), 0, size);
+}
+
+/** A fresh 2 MiB-aligned mapping whose huge pages {@link prepareForFill} faults in part by part, while cheap. */
+function parallelFillMapping(allocator: NativeAllocator, size: number): ArrayBuffer {
+  const buffer = freshMapping(allocator, size, 1);
   deferredBuffers.set(buffer, { slow: false });
-  return new Uint8Array(buffer, 0, size);
+  return buffer;
 }
 
 /** Below this, glibc's malloc serves blocks from heap memory just freed and already faulted in: nothing beats it. */
@@ -179,24 +183,22 @@ const MALLOC_REUSE_MAX = 32 * 1024 * 1024;
  * object. With the fallback allocator: always `Buffer.allocUnsafeSlow`.
  */
 export function allocateReusable(size: number): Buffer {
-  return reusableBuffer(size, MALLOC_REUSE_MAX);
+  return reusableBuffer(size, MALLOC_REUSE_MAX, false);
 }
 
 /**
- * From `minSize` on, with the native allocator: any released mapping that fits, else fresh ordinary pages (kept for
- * the next buffer once collected); below, or with the fallback allocator, `Buffer.allocUnsafeSlow`. Not zeroed.
+ * From `minSize` on, with the native allocator: any released mapping that fits, else a fresh one (kept for the next
+ * buffer once collected): ordinary pages, or with `parallelFill` huge pages that {@link prepareForFill} faults in part
+ * by part. Below, or with the fallback allocator, `Buffer.allocUnsafeSlow`. Not zeroed.
  */
-function reusableBuffer(size: number, minSize: number): Buffer {
-  checkResultSize(size);
-  if (!native || size < minSize) return Buffer.allocUnsafeSlow(size);
-  const buffer = reusedMapping(native, size, false) ?? freshMapping(native, size, 0);
-  return Buffer.from(buffer, 0, size);
-}
-
-function checkResultSize(size: number): void {
+function reusableBuffer(size: number, minSize: number, parallelFill: boolean): Buffer {
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeConfigError(`size must be a non-negative safe integer, got ${String(size)}`);
   }
+  if (!native || size < minSize) return Buffer.allocUnsafeSlow(size);
+  // Any released mapping, huge pages or not: its pages are all present, so there is nothing left to prepare.
+  const buffer = reusedMapping(native, size, false) ?? (parallelFill ? parallelFillMapping(native, size) : freshMapping(native, size, 0));
+  return Buffer.from(buffer, 0, size);
 }
 
 /**
@@ -277,7 +279,7 @@ const READ_RESULT_REUSE_MIN = 2 * 1024 * 1024;
  * 256 MiB S3 get was slower with them than with ordinary pages.
  */
 export function allocateReadResult(size: number): Uint8Array {
-  return reusableBuffer(size, READ_RESULT_REUSE_MIN);
+  return reusableBuffer(size, READ_RESULT_REUSE_MIN, false);
 }
 
 /**
@@ -288,13 +290,7 @@ export function allocateReadResult(size: number): Uint8Array {
  * 2 MiB, or with the fallback allocator (no huge pages): `Buffer.allocUnsafeSlow`. **Not zeroed.**
  */
 export function allocateParallelReadResult(size: number): Uint8Array {
-  checkResultSize(size);
-  if (!native || size < READ_RESULT_REUSE_MIN) return Buffer.allocUnsafeSlow(size);
-  // Any released mapping, huge pages or not: its pages are all present, so there is nothing left to prepare.
-  const reused = reusedMapping(native, size, false);
-  if (reused) return Buffer.from(reused, 0, size);
-  const memory = allocateForParallelFill(size);
-  return Buffer.from(memory.buffer, memory.byteOffset, size);
+  return reusableBuffer(size, READ_RESULT_REUSE_MIN, true);
 }
 
 /**
