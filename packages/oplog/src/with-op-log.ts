@@ -135,14 +135,17 @@ function offsetColumn(operation: ObservedOperation, offset: unknown): number {
  */
 class OpLogObserver implements OperationObserver<number> {
   readonly #log: OpLog;
-  readonly #endpoint: () => string;
-  /** The endpoint when it is a fixed string (the usual case): no call per operation. */
-  readonly #fixedEndpoint: string | undefined;
+  /** The `endpoint` column: a fixed string (the usual case: no call per operation) or a function asked each time. */
+  readonly #endpoint: string | (() => string);
 
-  constructor(log: OpLog, endpoint: () => string, fixedEndpoint: string | undefined) {
+  constructor(log: OpLog, endpoint: string | (() => string)) {
     this.#log = log;
     this.#endpoint = endpoint;
-    this.#fixedEndpoint = fixedEndpoint;
+  }
+
+  #endpointNow(): string {
+    const endpoint = this.#endpoint;
+    return typeof endpoint === "function" ? endpoint() : endpoint;
   }
 
   start(): number {
@@ -150,7 +153,7 @@ class OpLogObserver implements OperationObserver<number> {
   }
 
   done(thread: number, operation: ObservedOperation, key: string, offset: number, bytes: number, start: number, duration: number): void {
-    const endpoint = this.#fixedEndpoint ?? this.#endpoint();
+    const endpoint = this.#endpointNow();
     // `get` first, without the table lookup and the offset check: it is most of a training workload's operations.
     if (operation === "get") this.#log.add(OpCode.get, key, bytes, 1, -1, start, duration, -1, thread, "", endpoint);
     else this.#log.add(OpCode[operation], key, bytes, 1, offsetColumn(operation, offset), start, duration, -1, thread, "", endpoint);
@@ -166,7 +169,7 @@ class OpLogObserver implements OperationObserver<number> {
     duration: number,
     error: unknown,
   ): void {
-    void this.#log.add(OpCode[operation], key, bytes, 1, offsetColumn(operation, offset), start, duration, -1, thread, errorCode(error), this.#endpoint());
+    void this.#log.add(OpCode[operation], key, bytes, 1, offsetColumn(operation, offset), start, duration, -1, thread, errorCode(error), this.#endpointNow());
   }
 }
 
@@ -240,14 +243,13 @@ class OpLoggingStore implements OpLoggedStore {
     this.#endpointOption = options.endpoint !== undefined;
     const endpoint = options.endpoint ?? reportedEndpoint(inner);
     this.#endpoint = typeof endpoint === "function" ? endpoint : () => endpoint;
-    const fixedEndpoint = typeof endpoint === "string" ? endpoint : undefined;
     this.#requestLines = options.requests === true;
     if (typeof inner.onRequest === "function") {
       this.#byKey = new Map();
       this.#unsubscribe = inner.onRequest((event) => this.#onRequest(event));
     }
     if (typeof inner.withOperationObserver === "function" && !this.#block) {
-      const view = inner.withOperationObserver(this.#byKey === undefined ? new OpLogObserver(this.opLog, this.#endpoint, fixedEndpoint) : new TrackingObserver(this));
+      const view = inner.withOperationObserver(this.#byKey === undefined ? new OpLogObserver(this.opLog, endpoint) : new TrackingObserver(this));
       // Only when the view's hot methods are the store's own: a store whose methods were replaced (a Proxy, an
       // override) would otherwise be bypassed; it keeps the wrapper path.
       const same = view.get === inner.get && view.getRange === inner.getRange && view.stat === inner.stat && view.put === inner.put;
@@ -273,6 +275,16 @@ class OpLoggingStore implements OpLoggedStore {
 
   /** Takes a call object for an operation that starts now. */
   #begin(op: number, key: string, offset = -1): OpCall {
+    const call = this.beginObserved(op, key, offset);
+    call.start = now();
+    return call;
+  }
+
+  /**
+   * `#begin` without the clock read, for an observed operation: its start time comes with its end (see
+   * {@link TrackingObserver}).
+   */
+  beginObserved(op: number, key: string, offset = -1): OpCall {
     const call = this.#calls.pop() ?? new OpCall(this);
     call.op = op;
     call.key = key;
@@ -280,19 +292,6 @@ class OpLoggingStore implements OpLoggedStore {
     call.failBytes = 0;
     call.thread = this.opLog.acquireThread();
     if (this.#byKey !== undefined) this.#track(call);
-    call.start = now();
-    return call;
-  }
-
-  /** `#begin` for an observed operation: its start time comes with its end (see {@link TrackingObserver}). */
-  beginObserved(op: number, key: string): OpCall {
-    const call = this.#calls.pop() ?? new OpCall(this);
-    call.op = op;
-    call.key = key;
-    call.offset = -1;
-    call.failBytes = 0;
-    call.thread = this.opLog.acquireThread();
-    this.#track(call);
     return call;
   }
 
