@@ -26,13 +26,20 @@ export function maybeGc(): void {
 
 export const now = (): number => performance.now();
 
+export interface MedianInterval {
+  low: number;
+  high: number;
+  /** The probability the interval holds the median (≥ the level asked for). */
+  level: number;
+}
+
 /**
  * A distribution-free confidence interval for the median of `samples`: the pair of order statistics that holds the
  * true median with probability ≥ `level` whatever the distribution (from the binomial law of how many samples fall
  * below it). No resampling, so the same samples always give the same interval. Undefined for fewer than 6 samples
  * (no interval reaches 95% then).
  */
-export function medianInterval(samples: readonly number[], level = 0.95): { low: number; high: number; level: number } | undefined {
+export function medianInterval(samples: readonly number[], level = 0.95): MedianInterval | undefined {
   const n = samples.length;
   const sorted = [...samples].sort((a, b) => a - b);
   // The interval [x(j), x(n - j + 1)] (1-based order statistics) misses the median with probability 2·P(B ≤ j - 1),

@@ -4,7 +4,7 @@ import path from "node:path";
 import { KiB, MiB, createMemoryStore, type ObjectStore } from "@range/core";
 import { createOpLog, readOpLog, withOpLog, type OpLog } from "@range/oplog";
 import { fmtNum, fmtRatio } from "../lib/format.js";
-import { maybeGc, medianInterval, now, summarize, type Summary } from "../lib/measure.js";
+import { maybeGc, medianInterval, now, summarize, type MedianInterval, type Summary } from "../lib/measure.js";
 import type { Scenario, ScenarioContext, ScenarioReport } from "../lib/types.js";
 
 /**
@@ -104,6 +104,8 @@ interface CaseResult {
   threadUsPerOp: Summary | undefined;
   /** Main-thread CPU per get against plain's in the same round, minus 1: median and min–max over the rounds. */
   threadOverhead: Summary | undefined;
+  /** The 95% interval of `threadOverhead`'s median (see `medianInterval`). */
+  threadInterval: MedianInterval | undefined;
   target: number | undefined;
 }
 
@@ -170,6 +172,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
             ratio: side.id === "plain" ? undefined : summarize(own.map((x, i) => x / plain[i]!)),
             threadUsPerOp: mine ? summarize(mine) : undefined,
             threadOverhead: paired ? summarize(paired) : undefined,
+            threadInterval: paired ? medianInterval(paired) : undefined,
             target: c.target,
           });
         }
@@ -203,12 +206,11 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
     headline[`${key}Ratio`] = r.ratio.median;
     if (r.threadOverhead !== undefined) {
       headline[`${key}ThreadCpuOverhead`] = r.threadOverhead.median;
-      const interval = medianInterval(r.threadOverhead.samples);
-      if (interval) {
-        headline[`${key}ThreadCpuOverheadLow`] = interval.low;
-        headline[`${key}ThreadCpuOverheadHigh`] = interval.high;
+      if (r.threadInterval) {
+        headline[`${key}ThreadCpuOverheadLow`] = r.threadInterval.low;
+        headline[`${key}ThreadCpuOverheadHigh`] = r.threadInterval.high;
       }
-      headline[`${key}Verdict`] = r.side === "control" ? controlVerdict(r.threadOverhead) : verdict(r.threadOverhead, r.target);
+      headline[`${key}Verdict`] = r.side === "control" ? controlVerdict(r.threadInterval) : verdict(r.threadOverhead, r.target);
     }
   }
   return {
@@ -239,11 +241,11 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
           fmtNum(r.opsPerSec.median),
           r.ratio ? `${fmtRatio(r.ratio.median)} (${r.ratio.min.toFixed(2)}–${r.ratio.max.toFixed(2)})` : "1.00×",
           r.threadUsPerOp === undefined ? "n/a" : fmtNum(r.threadUsPerOp.median),
-          r.threadOverhead === undefined ? "" : `${pct(r.threadOverhead.median)} ${interval(r.threadOverhead)} (${pct(r.threadOverhead.min)} … ${pct(r.threadOverhead.max)})`,
+          r.threadOverhead === undefined ? "" : `${pct(r.threadOverhead.median)} ${r.threadInterval ? `[${pct(r.threadInterval.low)} … ${pct(r.threadInterval.high)}]` : ""} (${pct(r.threadOverhead.min)} … ${pct(r.threadOverhead.max)})`,
           r.threadOverhead === undefined
             ? ""
             : r.side === "control"
-              ? controlVerdict(r.threadOverhead)
+              ? controlVerdict(r.threadInterval)
               : r.target === undefined
                 ? verdict(r.threadOverhead, undefined)
                 : `≤ ${pct(r.target)}: ${verdict(r.threadOverhead, r.target) === "pass" ? "pass" : "**FAIL**"}`,
@@ -277,16 +279,9 @@ const MODES = [
 ] as const;
 
 /** The control is the plain store measured as a logged side: its "overhead" is the measure's own error. */
-function controlVerdict(overhead: Summary): string {
-  const found = medianInterval(overhead.samples);
-  if (!found) return "control";
-  return found.low <= 0 && found.high >= 0 ? "control: its interval holds 0 (the measure is sound)" : "control: **its interval misses 0** (drift in this run: read the others with care)";
-}
-
-/** The median's 95% interval, distribution-free (see `medianInterval`): how far the verdict's median can be trusted. */
-function interval(overhead: Summary): string {
-  const found = medianInterval(overhead.samples);
-  return found ? `[${pct(found.low)} … ${pct(found.high)}]` : "";
+function controlVerdict(interval: MedianInterval | undefined): string {
+  if (!interval) return "control";
+  return interval.low <= 0 && interval.high >= 0 ? "control: its interval holds 0 (the measure is sound)" : "control: **its interval misses 0** (drift in this run: read the others with care)";
 }
 
 function pct(x: number): string {
