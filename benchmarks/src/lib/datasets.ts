@@ -4,6 +4,7 @@
  * live in the worker process.
  */
 import { seededRandom } from "@range/core";
+import { SyntheticDataset } from "@range/datagen";
 import { seededBytes, sha256Hex } from "./data.js";
 
 /** One object of `size` bytes: `seededBytes(size, seed)`. */
@@ -16,10 +17,7 @@ export interface ObjectRecipe {
   sha256: string;
 }
 
-/**
- * `count` objects of `size` bytes under `prefix`: item i is bytes [i, i + size) of `seededBytes(size + count, seed)`,
- * so every item differs while the whole set costs one generation.
- */
+/** `count` objects of `size` bytes under `prefix`: item i is object i of {@link manyDataset}. */
 export interface ManyRecipe {
   kind: "many";
   prefix: string;
@@ -29,6 +27,11 @@ export interface ManyRecipe {
 }
 
 export type Recipe = ObjectRecipe | ManyRecipe;
+
+/** The items of a {@link ManyRecipe}: `@range/datagen` objects, no 4 KiB block repeated across the whole set. */
+export function manyDataset(recipe: Pick<ManyRecipe, "count" | "size" | "seed">): SyntheticDataset {
+  return new SyntheticDataset({ count: recipe.count, size: recipe.size, seed: recipe.seed });
+}
 
 export function itemKey(prefix: string, index: number): string {
   return `${prefix}item-${String(index).padStart(6, "0")}.bin`;
@@ -60,13 +63,13 @@ export async function writeRecipe(recipe: Recipe, write: (key: string, bytes: Ui
     await write(recipe.key, seededBytes(recipe.size, recipe.seed));
     return;
   }
-  const block = seededBytes(recipe.size + recipe.count, recipe.seed);
+  const dataset = manyDataset(recipe);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, recipe.count) }, async () => {
       while (next < recipe.count) {
         const i = next++;
-        await write(itemKey(recipe.prefix, i), block.subarray(i, i + recipe.size));
+        await write(itemKey(recipe.prefix, i), dataset.object(i));
       }
     }),
   );

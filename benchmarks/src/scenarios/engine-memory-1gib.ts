@@ -40,7 +40,7 @@ function result(variant: VariantResult["variant"], engine: Sample[], memcpy: Sam
 
 async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
   const n = ctx.iterations;
-  ctx.log(`generating ${fmtBytes(SIZE)} of pseudo-random data`);
+  ctx.log(`generating ${fmtBytes(SIZE)} of synthetic data (@range/datagen)`);
   const bucket = new MemoryBucket();
   const store = createMemoryStore({ bucket });
   {

@@ -154,7 +154,7 @@ async function run(ctx: ScenarioContext): Promise<ScenarioReport> {
     const references = new Map<string, Buffer>();
     const allFiles: string[] = [];
     for (const set of SETS) {
-      const data = pseudoRandomBytes(set.size * set.count); // page-stamped: every file's bytes are distinct
+      const data = pseudoRandomBytes(set.size * set.count); // no 4 KiB block repeated: every file's bytes are distinct
       references.set(set.id, data);
       await mkdir(path.join(dir, set.id), { recursive: true });
       for (let i = 0; i < set.count; i++) {

@@ -13,7 +13,7 @@ import { backendNamed } from "../backends/index.js";
 import type { BackendClient, ExternalRead, PeerImpl } from "../backends/types.js";
 import type { CellJob, CellSample, WorkerCommand, WorkerMessage } from "../lib/cells.js";
 import { seededBytes, sha256Hex } from "../lib/data.js";
-import { itemIndex, rangeOffsets, writeRecipe } from "../lib/datasets.js";
+import { itemIndex, manyDataset, rangeOffsets, writeRecipe } from "../lib/datasets.js";
 import { startS3dlio, type S3dlioJob } from "../lib/external.js";
 import { enableGc } from "../lib/gc.js";
 import { settle } from "../lib/local.js";
@@ -266,12 +266,13 @@ async function roundFor(job: CellJob, client: BackendClient, store: ObjectStore,
     case "loader": {
       const { prefix, count, size, seed, concurrency, batchSize, prefetch } = job.loader!;
       return async (warm) => {
-        const block = warm ? seededBytes(size + count, seed) : undefined;
+        const dataset = warm ? manyDataset({ count, size, seed }) : undefined;
+        const expected = warm ? Buffer.allocUnsafe(size) : undefined;
         const check = (key: string, bytes: Uint8Array) => {
           if (bytes.length !== size) throw new WrongBytes(`${key}: ${bytes.length} bytes, expected ${size}`);
-          if (block) {
-            const i = itemIndex(key);
-            if (!Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(block.subarray(i, i + size))) throw new WrongBytes(`${key} differs from the item written`);
+          if (dataset && expected) {
+            dataset.fill(itemIndex(key), expected);
+            if (!expected.equals(bytes)) throw new WrongBytes(`${key} differs from the item written`);
           }
         };
         let items = 0;
