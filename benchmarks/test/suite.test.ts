@@ -84,7 +84,7 @@ describe("data", () => {
     expect(deflateRawSync(a).length).toBeGreaterThan(a.length * 0.99);
   });
 
-  it("makes a many-object dataset whose items all differ, the same in any process", () => {
+  it("makes a many-object dataset whose items all differ, and a second dataset from the same recipe regenerates them", () => {
     const recipe = { count: 300, size: 10_000, seed: seedOf("test") };
     const items = Array.from({ length: recipe.count }, (_, i) => manyDataset(recipe).object(i));
     expect(new Set(items.map((item) => sha256Hex(item))).size).toBe(recipe.count);

@@ -1,9 +1,10 @@
 import { createHash, randomInt } from "node:crypto";
 import { generateData } from "@range/datagen";
 
-// The suite's objects and files come from `@range/datagen` with its defaults: incompressible (compress 1), no 4 KiB
-// block repeated anywhere (dedup 1: every block starts with its own stamp), so a range that lands at a wrong offset
-// fails the byte comparison, and a store or file system that compresses or dedupes gains nothing.
+// The suite's objects and files come from `@range/datagen` with its defaults: incompressible by deflate (compress 1)
+// and no 4 KiB block repeated anywhere (dedup 1: every block starts with its own stamp), so a range that lands at a
+// wrong offset fails the byte comparison. (Blocks reuse the seed's 16 MiB random pool behind their stamps: only a
+// long-window compressor such as `zstd --long` could find those repeats.)
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
