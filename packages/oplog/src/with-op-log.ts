@@ -73,6 +73,11 @@ function reportedEndpoint(store: ObjectStore): string {
   return "";
 }
 
+/** The `endpoint` column now: a fixed string (the usual case: no call per operation), or what the function says. */
+function endpointNow(endpoint: string | (() => string)): string {
+  return typeof endpoint === "function" ? endpoint() : endpoint;
+}
+
 /**
  * One operation in flight. Reused: a store keeps a pool of them, so an operation allocates no closure and no entry
  * object, only the promise of its `then`; `ok*` / `fail` are bound once per call object.
@@ -143,17 +148,12 @@ class OpLogObserver implements OperationObserver<number> {
     this.#endpoint = endpoint;
   }
 
-  #endpointNow(): string {
-    const endpoint = this.#endpoint;
-    return typeof endpoint === "function" ? endpoint() : endpoint;
-  }
-
   start(): number {
     return this.#log.acquireThread();
   }
 
   done(thread: number, operation: ObservedOperation, key: string, offset: number, bytes: number, start: number, duration: number): void {
-    const endpoint = this.#endpointNow();
+    const endpoint = endpointNow(this.#endpoint);
     // `get` first, without the table lookup and the offset check: it is most of a training workload's operations.
     if (operation === "get") this.#log.add(OpCode.get, key, bytes, 1, -1, start, duration, -1, thread, "", endpoint);
     else this.#log.add(OpCode[operation], key, bytes, 1, offsetColumn(operation, offset), start, duration, -1, thread, "", endpoint);
@@ -169,7 +169,7 @@ class OpLogObserver implements OperationObserver<number> {
     duration: number,
     error: unknown,
   ): void {
-    void this.#log.add(OpCode[operation], key, bytes, 1, offsetColumn(operation, offset), start, duration, -1, thread, errorCode(error), this.#endpointNow());
+    void this.#log.add(OpCode[operation], key, bytes, 1, offsetColumn(operation, offset), start, duration, -1, thread, errorCode(error), endpointNow(this.#endpoint));
   }
 }
 
@@ -215,7 +215,7 @@ class OpLoggingStore implements OpLoggedStore {
   readonly opLog: OpLog;
   readonly #ownsLog: boolean;
   /** The `endpoint` option, or the store's own endpoint: used when no request of the operation named one. */
-  readonly #endpoint: () => string;
+  readonly #endpoint: string | (() => string);
   readonly #endpointOption: boolean;
   readonly #calls: OpCall[] = [];
   /** Operations in flight by key, when the store reports its requests: how a request finds its operation. */
@@ -242,7 +242,7 @@ class OpLoggingStore implements OpLoggedStore {
     this.#block = this.opLog.blocking;
     this.#endpointOption = options.endpoint !== undefined;
     const endpoint = options.endpoint ?? reportedEndpoint(inner);
-    this.#endpoint = typeof endpoint === "function" ? endpoint : () => endpoint;
+    this.#endpoint = endpoint;
     this.#requestLines = options.requests === true;
     if (typeof inner.onRequest === "function") {
       this.#byKey = new Map();
@@ -308,9 +308,9 @@ class OpLoggingStore implements OpLoggedStore {
     let endpoint: string;
     if (call.tracked) {
       this.#untrack(call);
-      endpoint = this.#endpointOption || call.endpoints === "" ? this.#endpoint() : call.endpoints;
+      endpoint = this.#endpointOption || call.endpoints === "" ? endpointNow(this.#endpoint) : call.endpoints;
     } else {
-      endpoint = this.#endpoint();
+      endpoint = endpointNow(this.#endpoint);
     }
     const wait = this.opLog.add(call.op, call.key, bytes, objects, call.offset, call.start, duration, firstByte, call.thread, error, endpoint, destination);
     call.key = "";

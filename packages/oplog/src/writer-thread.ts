@@ -214,6 +214,13 @@ export function opLogWriterThread(
     used = u + 11;
   };
 
+  /** A timestamp as a JSON string. */
+  const quotedTimestamp = (sinceOrigin: number) => {
+    byte(0x22);
+    timestamp(sinceOrigin);
+    byte(0x22);
+  };
+
   const needsQuotes = /["\t\r\n]/;
   /** A field quoted the way Go's encoding/csv (warp's reader) expects when it holds a quote, tab or line break. */
   const tsvField = (value: string): string => {
@@ -397,13 +404,9 @@ export function opLogWriterThread(
         if (error !== undefined) text(JSON.stringify(error));
         else raw(emptyString);
         raw(names.start!);
-        byte(0x22);
-        timestamp(start);
-        byte(0x22);
+        quotedTimestamp(start);
         raw(names.end!);
-        byte(0x22);
-        timestamp(start + duration);
-        byte(0x22);
+        quotedTimestamp(start + duration);
         raw(names.duration_ns!);
         number(durationNs);
         if (offset >= 0) {
@@ -416,9 +419,7 @@ export function opLogWriterThread(
         }
         if (firstByte >= 0) {
           raw(names.first_byte!);
-          byte(0x22);
-          timestamp(firstByte);
-          byte(0x22);
+          quotedTimestamp(firstByte);
         }
         byte(0x7d); // }
         byte(0x0a);
